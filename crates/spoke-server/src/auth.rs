@@ -1,0 +1,52 @@
+//! Authentication: every API route needs `Authorization: Bearer <token>` of a known token
+//! (reference/auth.md). The token's account scopes everything the request can touch.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use spoke_store::Principal;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let Some(token) = token else {
+        return ApiError::unauthenticated().into_response();
+    };
+    match state.authenticate(&token).await {
+        Ok(Some(principal)) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Ok(None) => ApiError::unauthenticated().into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The authenticated caller, put in place by [`middleware`].
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .copied()
+            .map(Caller)
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}

@@ -1,0 +1,312 @@
+//! The one table of API operations: every operation of `../shared/specs` has a route here,
+//! either implemented or answering 501 in HubSpot's error shape. The router and the generated
+//! coverage table (COVERAGE.md) are both built from it.
+
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+
+use crate::api::{objects, properties, property_groups};
+use crate::error::{ApiError, Category};
+use crate::state::AppState;
+
+pub struct Operation {
+    pub method: Method,
+    /// axum path pattern (same `{param}` syntax as the OpenAPI specs).
+    pub path: String,
+    /// The spec's operation (its `operationId` suffix, e.g. `getById`), for 501s and coverage.
+    pub name: &'static str,
+    pub implemented: bool,
+    pub route: MethodRouter<AppState>,
+}
+
+fn filter(m: &Method) -> MethodFilter {
+    match *m {
+        Method::GET => MethodFilter::GET,
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::DELETE => MethodFilter::DELETE,
+        _ => MethodFilter::GET,
+    }
+}
+
+struct Table(Vec<Operation>);
+
+impl Table {
+    fn done<H, T>(&mut self, method: Method, path: impl Into<String>, name: &'static str, h: H)
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        let route = on(filter(&method), h);
+        self.0.push(Operation {
+            method,
+            path: path.into(),
+            name,
+            implemented: true,
+            route,
+        });
+    }
+
+    fn todo(&mut self, method: Method, path: impl Into<String>, name: &'static str) {
+        let route = on(
+            filter(&method),
+            move || async move { not_implemented(name) },
+        );
+        self.0.push(Operation {
+            method,
+            path: path.into(),
+            name,
+            implemented: false,
+            route,
+        });
+    }
+}
+
+fn not_implemented(name: &str) -> Response {
+    ApiError::new(
+        Category::NotImplemented,
+        format!("Spoke does not implement {name} yet."),
+    )
+    .into_response()
+}
+
+/// Every operation Spoke routes.
+pub fn table() -> Vec<Operation> {
+    use Method as M;
+    let mut t = Table(Vec::new());
+
+    // CRM Objects: v3 and the date-versioned twin (objects-v3.json, objects-2026-03.json).
+    for base in ["/crm/v3/objects", "/crm/objects/2026-03"] {
+        let one = format!("{base}/{{objectType}}/{{objectId}}");
+        let all = format!("{base}/{{objectType}}");
+        t.done(M::POST, all.clone(), "create", objects::create);
+        t.todo(M::GET, all.clone(), "getPage");
+        t.done(M::GET, one.clone(), "getById", objects::get_by_id);
+        t.done(M::PATCH, one.clone(), "update", objects::update);
+        t.done(M::DELETE, one, "archive", objects::archive);
+        for (path, name) in [
+            ("batch/read", "batchRead"),
+            ("batch/create", "batchCreate"),
+            ("batch/update", "batchUpdate"),
+            ("batch/upsert", "batchUpsert"),
+            ("batch/archive", "batchArchive"),
+        ] {
+            t.todo(M::POST, format!("{all}/{path}"), name);
+        }
+        t.todo(M::POST, format!("{all}/search"), "doSearch");
+    }
+    t.todo(M::POST, "/crm/v3/objects/{objectType}/merge", "merge");
+    t.todo(M::POST, "/crm/v3/objects/{objectType}/gdpr-delete", "purge");
+
+    // Properties v3 (properties-v3.json).
+    let props = "/crm/v3/properties/{objectType}";
+    t.done(M::GET, props, "getAll", properties::get_all);
+    t.done(M::POST, props, "create", properties::create);
+    t.done(
+        M::POST,
+        format!("{props}/batch/read"),
+        "batchRead",
+        properties::batch_read,
+    );
+    t.done(
+        M::POST,
+        format!("{props}/batch/create"),
+        "batchCreate",
+        properties::batch_create,
+    );
+    t.done(
+        M::POST,
+        format!("{props}/batch/archive"),
+        "batchArchive",
+        properties::batch_archive,
+    );
+    t.done(
+        M::GET,
+        format!("{props}/groups"),
+        "groupsGetAll",
+        property_groups::get_all,
+    );
+    t.done(
+        M::POST,
+        format!("{props}/groups"),
+        "groupsCreate",
+        property_groups::create,
+    );
+    let group = format!("{props}/groups/{{groupName}}");
+    t.done(
+        M::GET,
+        group.clone(),
+        "groupsGetByName",
+        property_groups::get_by_name,
+    );
+    t.done(
+        M::PATCH,
+        group.clone(),
+        "groupsUpdate",
+        property_groups::update,
+    );
+    t.done(M::DELETE, group, "groupsArchive", property_groups::archive);
+    let prop = format!("{props}/{{propertyName}}");
+    t.done(M::GET, prop.clone(), "getByName", properties::get_by_name);
+    t.done(M::PATCH, prop.clone(), "update", properties::update);
+    t.done(M::DELETE, prop, "archive", properties::archive);
+
+    // Schemas v3 (schemas-v3.json).
+    let schemas = "/crm-object-schemas/v3/schemas";
+    t.todo(M::GET, schemas, "schemasGetAll");
+    t.todo(M::POST, schemas, "schemasCreate");
+    t.todo(M::POST, format!("{schemas}/batch/read"), "schemasBatchRead");
+    t.todo(
+        M::GET,
+        format!("{schemas}/{{objectType}}"),
+        "schemasGetById",
+    );
+    t.todo(
+        M::PATCH,
+        format!("{schemas}/{{objectType}}"),
+        "schemasUpdate",
+    );
+    t.todo(
+        M::DELETE,
+        format!("{schemas}/{{objectType}}"),
+        "schemasArchive",
+    );
+    t.todo(
+        M::POST,
+        format!("{schemas}/{{objectType}}/associations"),
+        "createAssociation",
+    );
+    t.todo(
+        M::DELETE,
+        format!("{schemas}/{{objectType}}/associations/{{associationIdentifier}}"),
+        "archiveAssociation",
+    );
+
+    // Associations v4 records (associations-v4.json).
+    let v4 = "/crm/v4/associations/{fromObjectType}/{toObjectType}";
+    t.todo(
+        M::POST,
+        "/crm/v4/associations/usage/high-usage-report/{userId}",
+        "highUsageReport",
+    );
+    for (path, name) in [
+        ("batch/archive", "associationsBatchArchive"),
+        ("batch/associate/default", "associationsBatchCreateDefault"),
+        ("batch/create", "associationsBatchCreate"),
+        ("batch/labels/archive", "associationsBatchArchiveLabels"),
+        ("batch/read", "associationsBatchRead"),
+    ] {
+        t.todo(M::POST, format!("{v4}/{path}"), name);
+    }
+    let rec = "/crm/v4/objects/{objectType}/{objectId}/associations";
+    t.todo(
+        M::PUT,
+        "/crm/v4/objects/{objectType}/{objectId}/associations/default/{toObjectType}/{toObjectId}",
+        "associationsCreateDefault",
+    );
+    t.todo(
+        M::GET,
+        format!("{rec}/{{toObjectType}}"),
+        "associationsGetPage",
+    );
+    t.todo(
+        M::PUT,
+        format!("{rec}/{{toObjectType}}/{{toObjectId}}"),
+        "associationsCreate",
+    );
+    t.todo(
+        M::DELETE,
+        format!("{rec}/{{toObjectType}}/{{toObjectId}}"),
+        "associationsArchive",
+    );
+
+    // Association labels and limits (associations-schema-v4.json): the spec spells these
+    // `/crm/associations/v4/…`, both SDKs `/crm/v4/associations/…`; both are served.
+    for base in ["/crm/associations/v4", "/crm/v4/associations"] {
+        let conf = format!("{base}/definitions/configurations");
+        t.todo(
+            M::GET,
+            format!("{conf}/all"),
+            "definitionConfigurationsGetAll",
+        );
+        let pair = format!("{conf}/{{fromObjectType}}/{{toObjectType}}");
+        t.todo(M::GET, pair.clone(), "definitionConfigurationsGetPage");
+        t.todo(
+            M::POST,
+            format!("{pair}/batch/create"),
+            "definitionConfigurationsBatchCreate",
+        );
+        t.todo(
+            M::POST,
+            format!("{pair}/batch/purge"),
+            "definitionConfigurationsBatchPurge",
+        );
+        t.todo(
+            M::POST,
+            format!("{pair}/batch/update"),
+            "definitionConfigurationsBatchUpdate",
+        );
+        let labels = format!("{base}/{{fromObjectType}}/{{toObjectType}}/labels");
+        t.todo(M::GET, labels.clone(), "labelsGetAll");
+        t.todo(M::PUT, labels.clone(), "labelsUpdate");
+        t.todo(M::POST, labels.clone(), "labelsCreate");
+        t.todo(
+            M::DELETE,
+            format!("{labels}/{{associationTypeId}}"),
+            "labelsArchive",
+        );
+    }
+
+    // Pipelines v3 (pipelines-v3.json).
+    let pipes = "/crm/v3/pipelines/{objectType}";
+    let pipe = format!("{pipes}/{{pipelineId}}");
+    let stage = format!("{pipe}/stages/{{stageId}}");
+    t.todo(M::GET, pipes, "pipelinesGetAll");
+    t.todo(M::POST, pipes, "pipelinesCreate");
+    t.todo(M::GET, pipe.clone(), "pipelinesGetById");
+    t.todo(M::PUT, pipe.clone(), "pipelinesReplace");
+    t.todo(M::PATCH, pipe.clone(), "pipelinesUpdate");
+    t.todo(M::DELETE, pipe.clone(), "pipelinesArchive");
+    t.todo(M::GET, format!("{pipe}/audit"), "pipelinesGetAudit");
+    t.todo(M::GET, format!("{pipe}/stages"), "stagesGetAll");
+    t.todo(M::POST, format!("{pipe}/stages"), "stagesCreate");
+    t.todo(M::GET, stage.clone(), "stagesGetById");
+    t.todo(M::PUT, stage.clone(), "stagesReplace");
+    t.todo(M::PATCH, stage.clone(), "stagesUpdate");
+    t.todo(M::DELETE, stage.clone(), "stagesArchive");
+    t.todo(M::GET, format!("{stage}/audit"), "stagesGetAudit");
+
+    // Owners v3 (owners-v3.json); the Python SDK lists owners with a trailing slash.
+    t.todo(M::GET, "/crm/v3/owners", "ownersGetPage");
+    t.todo(M::GET, "/crm/v3/owners/", "ownersGetPage");
+    t.todo(M::GET, "/crm/v3/owners/{ownerId}", "ownersGetById");
+
+    // Webhooks v3 (webhooks-v3.json).
+    let hooks = "/webhooks/v3/{appId}";
+    t.todo(M::GET, format!("{hooks}/settings"), "settingsGetAll");
+    t.todo(M::PUT, format!("{hooks}/settings"), "settingsConfigure");
+    t.todo(M::DELETE, format!("{hooks}/settings"), "settingsClear");
+    t.todo(
+        M::GET,
+        format!("{hooks}/subscriptions"),
+        "subscriptionsGetAll",
+    );
+    t.todo(
+        M::POST,
+        format!("{hooks}/subscriptions"),
+        "subscriptionsCreate",
+    );
+    t.todo(
+        M::POST,
+        format!("{hooks}/subscriptions/batch/update"),
+        "subscriptionsUpdateBatch",
+    );
+    let sub = format!("{hooks}/subscriptions/{{subscriptionId}}");
+    t.todo(M::GET, sub.clone(), "subscriptionsGetById");
+    t.todo(M::PATCH, sub.clone(), "subscriptionsUpdate");
+    t.todo(M::DELETE, sub, "subscriptionsArchive");
+
+    t.0
+}

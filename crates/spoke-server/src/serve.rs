@@ -1,0 +1,102 @@
+//! `spoke serve`: open the store, make sure an account and token exist, listen, shut down
+//! gracefully on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use spoke_core::ids::AccountId;
+use spoke_store::{Durability, SqliteStore, Store};
+
+use crate::app;
+use crate::state::AppState;
+
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub token: Option<String>,
+    pub durability: Durability,
+}
+
+pub const STORE_FILE: &str = "spoke.sqlite3";
+
+/// Opens the store under `data_dir`, creating the directory.
+pub fn open_store(data_dir: &Path, durability: Durability) -> Result<Arc<SqliteStore>, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            data_dir.display()
+        )
+    })?;
+    SqliteStore::open(&data_dir.join(STORE_FILE), durability)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))
+}
+
+/// A new private-app style token (`pat-<region>-<uuid>`, like HubSpot's).
+pub fn new_token() -> String {
+    format!("pat-na1-{}", uuid::Uuid::new_v4())
+}
+
+/// The default account (the oldest); on an empty store one is created with a token that is
+/// printed once.
+pub async fn default_account(store: &dyn Store) -> Result<AccountId, String> {
+    let accounts = store.accounts().await.map_err(|e| e.to_string())?;
+    if let Some(first) = accounts.first() {
+        return Ok(*first);
+    }
+    let account = store.create_account().await.map_err(|e| e.to_string())?;
+    let token = new_token();
+    store
+        .add_token(account, &token)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("Created account {account}. Its access token (shown only now; keep it): {token}");
+    Ok(account)
+}
+
+pub async fn run(config: ServeConfig) -> Result<(), String> {
+    let store = open_store(&config.data_dir, config.durability)?;
+    let account = default_account(store.as_ref()).await?;
+    if let Some(token) = &config.token {
+        store
+            .add_token(account, token)
+            .await
+            .map_err(|e| format!("cannot register the --token: {e}"))?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Tests and scripts read this line to find the port when listening on port 0.
+    println!("spoke listening on http://{addr} (account {account})");
+    tracing::info!(%addr, %account, data_dir = %config.data_dir.display(), "listening");
+    let router = app::router(AppState::new(store));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,86 @@
+//! Shared server state: the store, the object type registry and two caches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use spoke_core::ids::{AccountId, ObjectTypeId};
+use spoke_core::object_type::{ObjectTypeDef, Registry};
+use spoke_core::value::PropertySet;
+use spoke_store::{Principal, Store};
+
+use crate::error::{ApiError, ApiResult};
+
+type DefinitionCache = RwLock<HashMap<(AccountId, ObjectTypeId), Arc<PropertySet>>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: &'static Registry,
+    /// Property definitions per (account, object type), rebuilt after this process changes them.
+    /// (With several processes on one database, issue 5's backend must invalidate across nodes.)
+    definitions: Arc<DefinitionCache>,
+    /// Token → principal. Tokens are never revoked today, so entries never go stale.
+    tokens: Arc<RwLock<HashMap<String, Principal>>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> AppState {
+        AppState {
+            store,
+            registry: Registry::standard(),
+            definitions: Default::default(),
+            tokens: Default::default(),
+        }
+    }
+
+    /// Resolves `{objectType}` of a path. Unknown → HubSpot's 400.
+    pub fn object_type(&self, raw: &str) -> ApiResult<Arc<ObjectTypeDef>> {
+        self.registry
+            .resolve(raw)
+            .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {raw}")))
+    }
+
+    /// The live property definitions of one object type in one account.
+    pub async fn properties(
+        &self,
+        account: AccountId,
+        object_type: &Arc<ObjectTypeDef>,
+    ) -> ApiResult<Arc<PropertySet>> {
+        let key = (account, object_type.object_type_id.clone());
+        if let Some(set) = self
+            .definitions
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(set);
+        }
+        let (stored, groups) = self
+            .store
+            .property_definitions(account, object_type)
+            .await?;
+        let set = Arc::new(PropertySet::new(Arc::clone(object_type), stored, groups));
+        if let Ok(mut m) = self.definitions.write() {
+            m.insert(key, Arc::clone(&set));
+        }
+        Ok(set)
+    }
+
+    /// Drops the cached definitions of one object type after a definition write.
+    pub fn forget_properties(&self, account: AccountId, object_type: &ObjectTypeDef) {
+        if let Ok(mut m) = self.definitions.write() {
+            m.remove(&(account, object_type.object_type_id.clone()));
+        }
+    }
+
+    pub async fn authenticate(&self, token: &str) -> ApiResult<Option<Principal>> {
+        if let Some(p) = self.tokens.read().ok().and_then(|m| m.get(token).copied()) {
+            return Ok(Some(p));
+        }
+        let found = self.store.authenticate(token).await?;
+        if let (Some(p), Ok(mut m)) = (found, self.tokens.write()) {
+            m.insert(token.to_string(), p);
+        }
+        Ok(found)
+    }
+}

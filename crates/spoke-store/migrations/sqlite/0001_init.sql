@@ -1,0 +1,71 @@
+-- Spoke's SQLite schema, version 1. Every table carries account_id and every query filters on it.
+
+CREATE TABLE accounts (
+    id          INTEGER PRIMARY KEY,
+    created_at  INTEGER NOT NULL
+);
+
+-- Tokens are kept as SHA-256 hashes: the store never holds a usable credential.
+CREATE TABLE tokens (
+    token_hash  TEXT PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    app_id      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Custom property definitions, and built-in ones an account has edited (JSON of
+-- spoke_core::property::PropertyDefinition). Archived definitions stay, with archivedAt set.
+CREATE TABLE property_definitions (
+    account_id  INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    PRIMARY KEY (account_id, object_type, name)
+) WITHOUT ROWID;
+
+CREATE TABLE property_groups (
+    account_id  INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    PRIMARY KEY (account_id, object_type, name)
+) WITHOUT ROWID;
+
+-- Records. `id` is unique across the whole store (so a point read is one rowid lookup); HubSpot
+-- only promises uniqueness per object type, which this satisfies. `properties` is one JSON object
+-- of name -> string, system properties included.
+CREATE TABLE objects (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    properties  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    archived_at INTEGER,
+    version     INTEGER NOT NULL
+);
+CREATE INDEX objects_by_type ON objects (account_id, object_type, id);
+
+-- Every value a property has had; `version` is the record's write counter at that write.
+CREATE TABLE property_history (
+    account_id  INTEGER NOT NULL,
+    object_id   INTEGER NOT NULL,
+    property    TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    value       TEXT NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    source_type TEXT NOT NULL,
+    source_id   TEXT,
+    PRIMARY KEY (account_id, object_id, property, version)
+) WITHOUT ROWID;
+
+-- Values of unique-value properties (contacts' email, custom hasUniqueValue properties) of live
+-- records: enforces uniqueness and answers idProperty lookups.
+CREATE TABLE unique_values (
+    account_id  INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    property    TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    object_id   INTEGER NOT NULL,
+    PRIMARY KEY (account_id, object_type, property, value)
+) WITHOUT ROWID;

@@ -1,0 +1,9 @@
+//! Schema migrations, applied in order at start-up inside one transaction each.
+
+/// SQLite migrations: (version, SQL). Append only; never edit a released step.
+pub const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// The newest schema version this build knows.
+pub fn latest() -> i64 {
+    SQLITE.last().map(|(v, _)| *v).unwrap_or(0)
+}

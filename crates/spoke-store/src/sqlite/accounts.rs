@@ -1,0 +1,102 @@
+//! Accounts and tokens.
+
+use rand::Rng;
+use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
+use spoke_core::ids::{AccountId, AppId};
+use spoke_core::time::Timestamp;
+
+use super::SqliteStore;
+use crate::{Principal, StoreError, StoreResult};
+
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl SqliteStore {
+    pub(crate) async fn create_account_impl(&self) -> StoreResult<AccountId> {
+        self.writer
+            .run(|ctx| {
+                // Portal ids look like HubSpot's: 8 digits, picked at random so that two stores
+                // do not hand out the same ids.
+                for _ in 0..32 {
+                    let id: i64 = rand::rng().random_range(10_000_000..100_000_000);
+                    let inserted = ctx.conn.execute(
+                        "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
+                        params![id, Timestamp::now().millis()],
+                    )?;
+                    if inserted == 1 {
+                        return Ok(AccountId(id));
+                    }
+                }
+                Err(StoreError::Internal(
+                    "could not pick a free account id".into(),
+                ))
+            })
+            .await
+    }
+
+    pub(crate) async fn accounts_impl(&self) -> StoreResult<Vec<AccountId>> {
+        self.reads.with(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT id FROM accounts ORDER BY created_at, id")?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(AccountId)
+                .collect())
+        })
+    }
+
+    pub(crate) async fn add_token_impl(
+        &self,
+        account: AccountId,
+        token: &str,
+    ) -> StoreResult<AppId> {
+        let hash = token_hash(token);
+        self.writer
+            .run(move |ctx| {
+                let existing: Option<(i64, i64)> = ctx
+                    .conn
+                    .query_row(
+                        "SELECT account_id, app_id FROM tokens WHERE token_hash = ?1",
+                        [&hash],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match existing {
+                    Some((a, app)) if a == account.0 => Ok(AppId(app)),
+                    Some(_) => Err(StoreError::AlreadyExists(
+                        "token (for another account)".into(),
+                    )),
+                    None => {
+                        let app: i64 = rand::rng().random_range(1_000_000..10_000_000);
+                        ctx.conn.execute(
+                            "INSERT INTO tokens (token_hash, account_id, app_id, created_at)
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![hash, account.0, app, Timestamp::now().millis()],
+                        )?;
+                        Ok(AppId(app))
+                    }
+                }
+            })
+            .await
+    }
+
+    pub(crate) async fn authenticate_impl(&self, token: &str) -> StoreResult<Option<Principal>> {
+        let hash = token_hash(token);
+        self.reads.with(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT account_id, app_id FROM tokens WHERE token_hash = ?1")?;
+            Ok(stmt
+                .query_row([&hash], |r| {
+                    Ok(Principal {
+                        account: AccountId(r.get(0)?),
+                        app: AppId(r.get(1)?),
+                    })
+                })
+                .optional()?)
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! The SQLite store: one file in WAL mode, one writer thread with group commit
+//! ([`writer`]), and a pool of read connections that never wait for the writer.
+
+mod accounts;
+mod objects;
+mod properties;
+mod read_pool;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::migrations;
+use crate::{StoreError, StoreResult};
+use read_pool::ReadPool;
+use writer::{WriteCtx, Writer};
+
+/// How far an acknowledged write is guaranteed to survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash or `kill -9` of the server (WAL, `synchronous=NORMAL`): the commit is in
+    /// the OS before the reply. A power loss may lose the last transactions.
+    #[default]
+    Process,
+    /// Survives power loss: the WAL is fsynced before the reply (`synchronous=FULL`).
+    Full,
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    reads: ReadPool,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file and applies pending migrations.
+    pub fn open(path: &Path, durability: Durability) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        let sync = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))?;
+        migrate(&conn)?;
+        let next_object_id: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM objects", [], |r| {
+                r.get(0)
+            })?;
+        let writer = Writer::start(WriteCtx {
+            conn,
+            next_object_id,
+        });
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            reads: ReadPool::new(path.to_path_buf()),
+            writer,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768;")?;
+    Ok(conn)
+}
+
+/// Applies every migration newer than the file's `user_version`, each in its own transaction.
+/// Refuses a file written by a newer Spoke.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > migrations::latest() {
+        return Err(StoreError::Internal(format!(
+            "the store's schema version {current} is newer than this Spoke knows ({}); upgrade Spoke",
+            migrations::latest()
+        )));
+    }
+    for (version, sql) in migrations::SQLITE.iter().filter(|(v, _)| *v > current) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}\n; PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+        tracing::info!(version, "applied migration");
+    }
+    Ok(())
+}
+
+mod store_impl {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use spoke_core::ids::{AccountId, AppId, ObjectId};
+    use spoke_core::object_type::ObjectTypeDef;
+    use spoke_core::property::{PropertyDefinition, PropertyGroup};
+    use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
+    use spoke_core::value::PropertyWrites;
+
+    use super::SqliteStore;
+    use crate::{Principal, Store, StoreResult};
+
+    #[async_trait]
+    impl Store for SqliteStore {
+        async fn create_account(&self) -> StoreResult<AccountId> {
+            self.create_account_impl().await
+        }
+        async fn accounts(&self) -> StoreResult<Vec<AccountId>> {
+            self.accounts_impl().await
+        }
+        async fn add_token(&self, account: AccountId, token: &str) -> StoreResult<AppId> {
+            self.add_token_impl(account, token).await
+        }
+        async fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>> {
+            self.authenticate_impl(token).await
+        }
+        async fn property_definitions(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+        ) -> StoreResult<(Vec<PropertyDefinition>, Vec<PropertyGroup>)> {
+            self.property_definitions_impl(account, object_type).await
+        }
+        async fn create_property_definitions(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            definitions: Vec<PropertyDefinition>,
+        ) -> StoreResult<()> {
+            self.write_property_definitions(account, object_type, definitions, true)
+                .await
+        }
+        async fn put_property_definitions(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            definitions: Vec<PropertyDefinition>,
+        ) -> StoreResult<()> {
+            self.write_property_definitions(account, object_type, definitions, false)
+                .await
+        }
+        async fn create_property_group(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            group: PropertyGroup,
+        ) -> StoreResult<()> {
+            self.write_property_group(account, object_type, group, true)
+                .await
+        }
+        async fn put_property_group(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            group: PropertyGroup,
+        ) -> StoreResult<()> {
+            self.write_property_group(account, object_type, group, false)
+                .await
+        }
+        async fn create_objects(
+            &self,
+            account: AccountId,
+            object_type: Arc<ObjectTypeDef>,
+            inputs: Vec<PropertyWrites>,
+            source: WriteSource,
+        ) -> StoreResult<Vec<ObjectRecord>> {
+            self.create_objects_impl(account, object_type, inputs, source)
+                .await
+        }
+        async fn update_object(
+            &self,
+            account: AccountId,
+            object_type: Arc<ObjectTypeDef>,
+            id: ObjectId,
+            writes: PropertyWrites,
+            source: WriteSource,
+        ) -> StoreResult<ObjectRecord> {
+            self.update_object_impl(account, object_type, id, writes, source)
+                .await
+        }
+        async fn get_object(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            id: ObjectId,
+            archived: bool,
+        ) -> StoreResult<Option<ObjectRecord>> {
+            self.get_object_impl(account, object_type, id, archived)
+                .await
+        }
+        async fn find_by_unique_value(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            property: &str,
+            value: &str,
+        ) -> StoreResult<Option<ObjectId>> {
+            self.find_by_unique_value_impl(account, object_type, property, value)
+                .await
+        }
+        async fn property_history(
+            &self,
+            account: AccountId,
+            id: ObjectId,
+            properties: &[String],
+        ) -> StoreResult<BTreeMap<String, Vec<HistoryEntry>>> {
+            self.property_history_impl(account, id, properties).await
+        }
+        async fn archive_objects(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            ids: Vec<ObjectId>,
+        ) -> StoreResult<()> {
+            self.archive_objects_impl(account, object_type, ids).await
+        }
+    }
+}
