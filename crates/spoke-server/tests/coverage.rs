@@ -1,0 +1,30 @@
+//! COVERAGE.md is generated from the operation table and must match it.
+
+use std::path::PathBuf;
+
+#[test]
+fn coverage_table_is_current_and_every_spec_operation_is_routed() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let specs = root.join("../shared/specs");
+    assert!(
+        specs.is_dir(),
+        "the specs are expected beside the repository at {}",
+        specs.display()
+    );
+    let rows = spoke_server::coverage::rows(&specs).expect("read specs");
+    let unrouted: Vec<String> = rows
+        .iter()
+        .filter(|r| r.served_by.is_none())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        unrouted.is_empty(),
+        "spec operations without a route: {unrouted:#?}"
+    );
+    let generated = spoke_server::coverage::markdown(&specs).expect("generate");
+    let committed = std::fs::read_to_string(root.join("COVERAGE.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "COVERAGE.md is stale: run `cargo run -p spoke-server -- coverage > COVERAGE.md`"
+    );
+}
