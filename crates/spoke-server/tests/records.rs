@@ -203,7 +203,7 @@ async fn email_is_unique_and_an_id_property() {
         "OBJECT_NOT_FOUND",
     );
     assert_error(
-        c.get("/crm/v3/objects/contacts/Ann?idProperty=firstname")
+        &c.get("/crm/v3/objects/contacts/Ann?idProperty=firstname")
             .await,
         400,
         "VALIDATION_ERROR",
