@@ -28,6 +28,132 @@ pub struct SimplePublicObject {
     pub archived: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived_at: Option<Timestamp>,
+    /// Echoed on batch results for the input that carried it (reference/objects.md §3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_write_trace_id: Option<String>,
+}
+
+/// `SimplePublicUpsertObject`: a record plus whether the upsert created it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimplePublicUpsertObject {
+    #[serde(flatten)]
+    pub object: SimplePublicObject,
+    pub new: bool,
+}
+
+/// `CollectionResponseSimplePublicObjectWithAssociationsForwardPaging`. `paging` is omitted on
+/// the last page: both SDKs' `getAll` helpers stop when it is missing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionResponseWithPaging<T> {
+    pub results: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paging: Option<ForwardPaging>,
+}
+
+/// `ForwardPaging`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardPaging {
+    pub next: NextPage,
+}
+
+/// `NextPage`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextPage {
+    pub after: String,
+    pub link: String,
+}
+
+/// An id or unique value in a batch input. Hand-written clients send numbers (`{"id": 123}`),
+/// which HubSpot accepts.
+fn de_string_like<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(de::Error::custom(format!(
+            "expected a string id, got {other}"
+        ))),
+    }
+}
+
+/// `SimplePublicObjectId`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimplePublicObjectId {
+    #[serde(deserialize_with = "de_string_like")]
+    pub id: String,
+}
+
+/// `BatchReadInputSimplePublicObjectId`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchReadInputSimplePublicObjectId {
+    pub inputs: Vec<SimplePublicObjectId>,
+    #[serde(default)]
+    pub properties: Vec<String>,
+    #[serde(default)]
+    pub properties_with_history: Vec<String>,
+    #[serde(default)]
+    pub id_property: Option<String>,
+}
+
+/// `BatchInputSimplePublicObjectId` (batch archive).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchInputSimplePublicObjectId {
+    pub inputs: Vec<SimplePublicObjectId>,
+}
+
+/// `SimplePublicObjectBatchInputForCreate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimplePublicObjectBatchInputForCreate {
+    pub properties: PropertyValues,
+    #[serde(default)]
+    pub associations: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub object_write_trace_id: Option<String>,
+}
+
+/// `BatchInputSimplePublicObjectBatchInputForCreate`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchInputSimplePublicObjectBatchInputForCreate {
+    pub inputs: Vec<SimplePublicObjectBatchInputForCreate>,
+}
+
+/// `SimplePublicObjectBatchInput` (batch update).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimplePublicObjectBatchInput {
+    #[serde(deserialize_with = "de_string_like")]
+    pub id: String,
+    #[serde(default)]
+    pub id_property: Option<String>,
+    pub properties: PropertyValues,
+    #[serde(default)]
+    pub object_write_trace_id: Option<String>,
+}
+
+/// `BatchInputSimplePublicObjectBatchInput`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchInputSimplePublicObjectBatchInput {
+    pub inputs: Vec<SimplePublicObjectBatchInput>,
+}
+
+/// `SimplePublicObjectBatchInputUpsert`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimplePublicObjectBatchInputUpsert {
+    #[serde(deserialize_with = "de_string_like")]
+    pub id: String,
+    #[serde(default)]
+    pub id_property: Option<String>,
+    pub properties: PropertyValues,
+    #[serde(default)]
+    pub object_write_trace_id: Option<String>,
+}
+
+/// `BatchInputSimplePublicObjectBatchInputUpsert`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchInputSimplePublicObjectBatchInputUpsert {
+    pub inputs: Vec<SimplePublicObjectBatchInputUpsert>,
 }
 
 /// `ValueWithTimestamp`.

@@ -6,7 +6,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use crate::api::{objects, properties, property_groups};
+use crate::api::{objects, objects_batch, properties, property_groups};
 use crate::error::{ApiError, Category};
 use crate::state::AppState;
 
@@ -82,19 +82,40 @@ pub fn table() -> Vec<Operation> {
         let one = format!("{base}/{{objectType}}/{{objectId}}");
         let all = format!("{base}/{{objectType}}");
         t.done(M::POST, all.clone(), "create", objects::create);
-        t.todo(M::GET, all.clone(), "getPage");
+        t.done(M::GET, all.clone(), "getPage", objects::get_page);
         t.done(M::GET, one.clone(), "getById", objects::get_by_id);
         t.done(M::PATCH, one.clone(), "update", objects::update);
         t.done(M::DELETE, one, "archive", objects::archive);
-        for (path, name) in [
-            ("batch/read", "batchRead"),
-            ("batch/create", "batchCreate"),
-            ("batch/update", "batchUpdate"),
-            ("batch/upsert", "batchUpsert"),
-            ("batch/archive", "batchArchive"),
-        ] {
-            t.todo(M::POST, format!("{all}/{path}"), name);
-        }
+        t.done(
+            M::POST,
+            format!("{all}/batch/read"),
+            "batchRead",
+            objects_batch::read,
+        );
+        t.done(
+            M::POST,
+            format!("{all}/batch/create"),
+            "batchCreate",
+            objects_batch::create,
+        );
+        t.done(
+            M::POST,
+            format!("{all}/batch/update"),
+            "batchUpdate",
+            objects_batch::update,
+        );
+        t.done(
+            M::POST,
+            format!("{all}/batch/upsert"),
+            "batchUpsert",
+            objects_batch::upsert,
+        );
+        t.done(
+            M::POST,
+            format!("{all}/batch/archive"),
+            "batchArchive",
+            objects_batch::archive,
+        );
         t.todo(M::POST, format!("{all}/search"), "doSearch");
     }
     t.todo(M::POST, "/crm/v3/objects/{objectType}/merge", "merge");

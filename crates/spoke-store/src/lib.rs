@@ -10,4 +10,4 @@ mod store;
 
 pub use error::{StoreError, StoreResult};
 pub use sqlite::{Durability, SqliteStore};
-pub use store::{Principal, Store};
+pub use store::{BatchMode, Principal, Store};

@@ -10,6 +10,15 @@ use spoke_core::value::PropertyWrites;
 
 use crate::StoreResult;
 
+/// How a batch write treats a failing input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// The first failing input fails the whole call; nothing is written.
+    AllOrNothing,
+    /// Inputs succeed or fail on their own (HubSpot's 207 with `objectWriteTraceId`s).
+    PerInput,
+}
+
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
@@ -81,29 +90,43 @@ pub trait Store: Send + Sync + 'static {
 
     // --- records -------------------------------------------------------------------------
 
-    /// Creates one record per input, in order, in one transaction: all are created or none.
-    /// Sets the system properties and writes the first history entries. A unique value already
-    /// held by another live record (or repeated within the inputs) fails the whole call with
-    /// [`crate::StoreError::UniqueConflict`].
+    /// Creates one record per input, in order, in one transaction. Sets the system properties
+    /// and writes the first history entries. A unique value already held by another live record
+    /// (or repeated within the inputs) is a [`crate::StoreError::UniqueConflict`] for that input.
+    /// With [`BatchMode::AllOrNothing`] the first failing input fails the whole call and nothing
+    /// is created; with [`BatchMode::PerInput`] each input succeeds or fails on its own.
     async fn create_objects(
         &self,
         account: AccountId,
         object_type: Arc<ObjectTypeDef>,
         inputs: Vec<PropertyWrites>,
+        mode: BatchMode,
         source: WriteSource,
-    ) -> StoreResult<Vec<ObjectRecord>>;
+    ) -> StoreResult<Vec<StoreResult<ObjectRecord>>>;
 
-    /// Applies a partial update to a live record (checkbox appends resolved against its current
-    /// value), bumps its last-modified date and appends history for every changed value.
-    /// Missing or archived → `NotFound`; unique clash → `UniqueConflict`.
-    async fn update_object(
+    /// Applies partial updates to live records in one transaction, in order (checkbox appends
+    /// resolved against the current value), bumps each last-modified date and appends history
+    /// for every changed value. A missing or archived id is `Err(NotFound)` for that input only;
+    /// any other failure (a unique clash) fails the whole call and changes nothing.
+    async fn update_objects(
         &self,
         account: AccountId,
         object_type: Arc<ObjectTypeDef>,
-        id: ObjectId,
-        writes: PropertyWrites,
+        inputs: Vec<(ObjectId, PropertyWrites)>,
         source: WriteSource,
-    ) -> StoreResult<ObjectRecord>;
+    ) -> StoreResult<Vec<StoreResult<ObjectRecord>>>;
+
+    /// For each input, updates the live record whose unique `id_property` has the given value,
+    /// or creates one (the writes must set `id_property` to that value). One transaction, all or
+    /// nothing. Returns each record with `true` when it was created.
+    async fn upsert_objects(
+        &self,
+        account: AccountId,
+        object_type: Arc<ObjectTypeDef>,
+        id_property: String,
+        inputs: Vec<(String, PropertyWrites)>,
+        source: WriteSource,
+    ) -> StoreResult<Vec<(ObjectRecord, bool)>>;
 
     /// One record by id. An archived record is returned only when `archived` is true; with
     /// `archived` true a live record is returned as well (HubSpot's answer there is unconfirmed;
@@ -115,6 +138,27 @@ pub trait Store: Send + Sync + 'static {
         id: ObjectId,
         archived: bool,
     ) -> StoreResult<Option<ObjectRecord>>;
+
+    /// Records by id in the order asked, missing ones (and, unless `archived`, archived ones)
+    /// left out; a repeated id is returned once.
+    async fn get_objects(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        ids: &[ObjectId],
+        archived: bool,
+    ) -> StoreResult<Vec<ObjectRecord>>;
+
+    /// One page of records in id order: ids `>= after`, at most `limit`. Live records only, or
+    /// archived ones only when `archived` (HubSpot's list semantics).
+    async fn list_objects(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        after: ObjectId,
+        limit: usize,
+        archived: bool,
+    ) -> StoreResult<Vec<ObjectRecord>>;
 
     /// The live record whose unique-value `property` equals `value` (exact match; values are
     /// normalised before they are stored).

@@ -2,6 +2,7 @@
 //! definitions, make one store call, render the spec's response type.
 
 pub mod objects;
+pub mod objects_batch;
 pub mod properties;
 pub mod property_groups;
 

@@ -4,16 +4,18 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::header::HOST;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{ObjectRecord, WriteSource};
 use spoke_core::value::{normalise, PropertySet, WriteValue};
 use spoke_core::wire::{
-    SimplePublicObject, SimplePublicObjectInput, SimplePublicObjectInputForCreate,
-    ValueWithTimestamp,
+    CollectionResponseWithPaging, ForwardPaging, NextPage, SimplePublicObject,
+    SimplePublicObjectInput, SimplePublicObjectInputForCreate, ValueWithTimestamp,
 };
-use spoke_store::{Principal, StoreError};
+use spoke_store::{BatchMode, Principal, StoreError};
 
 use super::PathParams;
 use crate::auth::Caller;
@@ -22,7 +24,7 @@ use crate::extract::{JsonBody, QueryParams};
 use crate::response::{created, no_content, ok, Reply};
 use crate::state::AppState;
 
-fn source(p: &Principal) -> WriteSource {
+pub(crate) fn source(p: &Principal) -> WriteSource {
     WriteSource::api(Some(p.app.0.to_string()))
 }
 
@@ -46,12 +48,18 @@ pub async fn create(
     let writes = set
         .validate(&input.properties.0, true)
         .map_err(|e| ApiError::property_values(&e, p.account.0))?;
-    let mut records = state
+    let record = state
         .store
-        .create_objects(p.account, ot.clone(), vec![writes], source(&p))
+        .create_objects(
+            p.account,
+            ot.clone(),
+            vec![writes],
+            BatchMode::AllOrNothing,
+            source(&p),
+        )
         .await
+        .and_then(|mut v| v.pop().unwrap_or(Err(StoreError::NotFound)))
         .map_err(|e| write_error(e, &ot, p.account))?;
-    let record = records.pop().ok_or_else(ApiError::internal)?;
     let properties = record
         .properties
         .iter()
@@ -77,46 +85,13 @@ pub async fn get_by_id(
         .await?
         .ok_or_else(|| not_found(&raw_id))?;
 
-    let requested = query.list("properties");
-    let with_history: Vec<String> = query
-        .list("propertiesWithHistory")
-        .into_iter()
-        .filter(|n| set.get(n).is_some())
-        .collect();
-    let base = if requested.is_empty() {
-        ot.default_properties.clone()
-    } else {
-        requested
-    };
-    let mut properties = BTreeMap::new();
-    let names = base.iter().chain(with_history.iter()).map(String::as_str);
-    for name in names.chain(ot.system_properties()) {
-        // Unknown names in `properties` are ignored on reads, as HubSpot does.
-        if set.get(name).is_some() {
-            properties.insert(name.to_string(), record.properties.get(name).cloned());
-        }
-    }
-    let history = if with_history.is_empty() {
-        None
-    } else {
-        let mut stored = state
-            .store
-            .property_history(p.account, id, &with_history)
-            .await?;
-        Some(
-            with_history
-                .iter()
-                .map(|n| {
-                    let entries = stored.remove(n).unwrap_or_default();
-                    (
-                        n.clone(),
-                        entries.iter().map(ValueWithTimestamp::from).collect(),
-                    )
-                })
-                .collect(),
-        )
-    };
-    Ok(ok(render(&record, properties, history)))
+    let selection = Selection::new(
+        &ot,
+        &set,
+        query.list("properties"),
+        query.list("propertiesWithHistory"),
+    );
+    Ok(ok(selection.render(&state, p.account, &record).await?))
 }
 
 /// PATCH /crm/v3/objects/{objectType}/{objectId} → 200 with the written properties and the
@@ -137,8 +112,9 @@ pub async fn update(
     let written: Vec<String> = writes.values.keys().cloned().collect();
     let record = state
         .store
-        .update_object(p.account, ot.clone(), id, writes, source(&p))
+        .update_objects(p.account, ot.clone(), vec![(id, writes)], source(&p))
         .await
+        .and_then(|mut v| v.pop().unwrap_or(Err(StoreError::NotFound)))
         .map_err(|e| match e {
             StoreError::NotFound => not_found(&raw_id),
             e => write_error(e, &ot, p.account),
@@ -168,7 +144,7 @@ pub async fn archive(
 }
 
 /// `{objectId}` of a path, read as a record id or, with `idProperty`, as a unique value.
-async fn resolve_id(
+pub(crate) async fn resolve_id(
     state: &AppState,
     account: AccountId,
     set: &PropertySet,
@@ -199,7 +175,7 @@ async fn resolve_id(
         .ok_or_else(|| not_found(raw))
 }
 
-fn not_found(raw_id: &str) -> ApiError {
+pub(crate) fn not_found(raw_id: &str) -> ApiError {
     // HubSpot's text for a non-numeric id (with its two spaces); the same body serves numeric
     // ids, for which HubSpot's body is unconfirmed.
     ApiError::not_found("Object not found.  objectId are usually numeric.")
@@ -207,7 +183,7 @@ fn not_found(raw_id: &str) -> ApiError {
 }
 
 /// Maps a store failure of a record write to HubSpot's answer.
-fn write_error(e: StoreError, ot: &ObjectTypeDef, account: AccountId) -> ApiError {
+pub(crate) fn write_error(e: StoreError, ot: &ObjectTypeDef, account: AccountId) -> ApiError {
     match e {
         // Contacts' email: HubSpot's exact 409 body, no context.
         StoreError::UniqueConflict { property, existing, .. } if ot.is_contacts() && property == "email" => {
@@ -238,5 +214,186 @@ pub(crate) fn render(
         updated_at: record.updated_at,
         archived: record.archived(),
         archived_at: record.archived_at,
+        object_write_trace_id: None,
     }
+}
+
+/// Which properties a read returns: the named ones (or the type's default set when none are
+/// named), those asked with history, and always the system properties. Names the account has
+/// no definition for are ignored, as HubSpot does on reads.
+pub(crate) struct Selection {
+    names: Vec<String>,
+    history: Vec<String>,
+}
+
+impl Selection {
+    pub fn new(
+        ot: &ObjectTypeDef,
+        set: &PropertySet,
+        requested: Vec<String>,
+        with_history: Vec<String>,
+    ) -> Selection {
+        let history: Vec<String> = with_history
+            .into_iter()
+            .filter(|n| set.get(n).is_some())
+            .collect();
+        let base = if requested.is_empty() {
+            ot.default_properties.clone()
+        } else {
+            requested
+        };
+        let mut names: Vec<String> = Vec::new();
+        let all = base
+            .iter()
+            .chain(history.iter())
+            .map(String::as_str)
+            .chain(ot.system_properties());
+        for name in all {
+            if set.get(name).is_some() && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        Selection { names, history }
+    }
+
+    pub fn has_history(&self) -> bool {
+        !self.history.is_empty()
+    }
+
+    pub fn properties(&self, record: &ObjectRecord) -> BTreeMap<String, Option<String>> {
+        self.names
+            .iter()
+            .map(|n| (n.clone(), record.properties.get(n).cloned()))
+            .collect()
+    }
+
+    /// The record as a read returns it, with history when asked.
+    pub async fn render(
+        &self,
+        state: &AppState,
+        account: AccountId,
+        record: &ObjectRecord,
+    ) -> ApiResult<SimplePublicObject> {
+        let history = if self.history.is_empty() {
+            None
+        } else {
+            let mut stored = state
+                .store
+                .property_history(account, record.id, &self.history)
+                .await?;
+            Some(
+                self.history
+                    .iter()
+                    .map(|n| {
+                        let entries = stored.remove(n).unwrap_or_default();
+                        (
+                            n.clone(),
+                            entries.iter().map(ValueWithTimestamp::from).collect(),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        Ok(render(record, self.properties(record), history))
+    }
+}
+
+/// Most records per list page; HubSpot allows 100, or 50 with history.
+const MAX_PAGE: usize = 100;
+const MAX_PAGE_WITH_HISTORY: usize = 50;
+
+/// GET /crm/v3/objects/{objectType}: a page of records in id order. `after` is an inclusive
+/// lower bound on the id and `paging.next.after` is the last id + 1, as HubSpot's cursors are;
+/// records created or archived between pages therefore cause no duplicate and no gap among the
+/// others.
+pub async fn get_page(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    PathParams(object_type): PathParams<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    query: QueryParams,
+) -> ApiResult<Reply<CollectionResponseWithPaging<SimplePublicObject>>> {
+    let ot = state.object_type(&object_type)?;
+    let set = state.properties(p.account, &ot).await?;
+    let archived = query.bool("archived", false)?;
+    let selection = Selection::new(
+        &ot,
+        &set,
+        query.list("properties"),
+        query.list("propertiesWithHistory"),
+    );
+    let max = if selection.has_history() {
+        MAX_PAGE_WITH_HISTORY
+    } else {
+        MAX_PAGE
+    };
+    let limit = match query.get("limit") {
+        None | Some("") => 10,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|&l| l >= 1)
+            .ok_or_else(|| {
+                ApiError::validation(format!("limit must be a positive integer, got {raw}"))
+            })?,
+    };
+    if limit > max {
+        // Observed for propertiesWithHistory (max 50); the same answer above 100 (HubSpot's
+        // behaviour there is unconfirmed; refusing is clearer than clamping silently).
+        return Err(ApiError::validation(format!(
+            "limit may not exceed {max}{}",
+            if selection.has_history() {
+                " when propertiesWithHistory is requested"
+            } else {
+                ""
+            }
+        )));
+    }
+    let after = match query.get("after") {
+        None | Some("") => ObjectId(0),
+        Some(raw) => ObjectId::parse(raw).ok_or_else(|| {
+            ApiError::validation(format!("after is not a valid paging cursor: {raw}"))
+        })?,
+    };
+    // One extra record tells whether another page exists.
+    let mut records = state
+        .store
+        .list_objects(p.account, &ot, after, limit + 1, archived)
+        .await?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let paging = match (more, records.last()) {
+        (true, Some(last)) => {
+            let next = (last.id.0 + 1).to_string();
+            Some(ForwardPaging {
+                next: NextPage {
+                    link: next_link(&headers, &uri, &next),
+                    after: next,
+                },
+            })
+        }
+        _ => None,
+    };
+    let mut results = Vec::with_capacity(records.len());
+    for record in &records {
+        results.push(selection.render(&state, p.account, record).await?);
+    }
+    Ok(ok(CollectionResponseWithPaging { results, paging }))
+}
+
+/// `paging.next.link`: this request's URL on our own host with `after` replaced.
+fn next_link(headers: &HeaderMap, uri: &Uri, after: &str) -> String {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if k != "after" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("after", after);
+    format!("http://{host}{}?{}", uri.path(), query.finish())
 }

@@ -117,7 +117,7 @@ mod store_impl {
     use spoke_core::value::PropertyWrites;
 
     use super::SqliteStore;
-    use crate::{Principal, Store, StoreResult};
+    use crate::{BatchMode, Principal, Store, StoreResult};
 
     #[async_trait]
     impl Store for SqliteStore {
@@ -181,20 +181,52 @@ mod store_impl {
             account: AccountId,
             object_type: Arc<ObjectTypeDef>,
             inputs: Vec<PropertyWrites>,
+            mode: BatchMode,
             source: WriteSource,
-        ) -> StoreResult<Vec<ObjectRecord>> {
-            self.create_objects_impl(account, object_type, inputs, source)
+        ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
+            self.create_objects_impl(account, object_type, inputs, mode, source)
                 .await
         }
-        async fn update_object(
+        async fn update_objects(
             &self,
             account: AccountId,
             object_type: Arc<ObjectTypeDef>,
-            id: ObjectId,
-            writes: PropertyWrites,
+            inputs: Vec<(ObjectId, PropertyWrites)>,
             source: WriteSource,
-        ) -> StoreResult<ObjectRecord> {
-            self.update_object_impl(account, object_type, id, writes, source)
+        ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
+            self.update_objects_impl(account, object_type, inputs, source)
+                .await
+        }
+        async fn upsert_objects(
+            &self,
+            account: AccountId,
+            object_type: Arc<ObjectTypeDef>,
+            id_property: String,
+            inputs: Vec<(String, PropertyWrites)>,
+            source: WriteSource,
+        ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
+            self.upsert_objects_impl(account, object_type, id_property, inputs, source)
+                .await
+        }
+        async fn get_objects(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            ids: &[ObjectId],
+            archived: bool,
+        ) -> StoreResult<Vec<ObjectRecord>> {
+            self.get_objects_impl(account, object_type, ids, archived)
+                .await
+        }
+        async fn list_objects(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            after: ObjectId,
+            limit: usize,
+            archived: bool,
+        ) -> StoreResult<Vec<ObjectRecord>> {
+            self.list_objects_impl(account, object_type, after, limit, archived)
                 .await
         }
         async fn get_object(

@@ -12,7 +12,7 @@ use spoke_core::value::PropertyWrites;
 
 use super::writer::WriteCtx;
 use super::SqliteStore;
-use crate::{StoreError, StoreResult};
+use crate::{BatchMode, StoreError, StoreResult};
 
 /// A record row as read inside the writer.
 struct Row {
@@ -94,21 +94,12 @@ fn claim_unique(
     value: &str,
     id: ObjectId,
 ) -> StoreResult<()> {
-    let holder: Option<i64> = ctx
-        .conn
-        .prepare_cached(
-            "SELECT object_id FROM unique_values
-             WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4",
-        )?
-        .query_row(params![account.0, object_type, property, value], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    let holder = unique_holder(&ctx.conn, account, object_type, property, value)?;
     match holder {
-        Some(other) if other != id.0 => Err(StoreError::UniqueConflict {
+        Some(other) if other != id => Err(StoreError::UniqueConflict {
             property: property.to_string(),
             value: value.to_string(),
-            existing: ObjectId(other),
+            existing: other,
             on: Some(id),
         }),
         Some(_) => Ok(()),
@@ -260,35 +251,191 @@ fn update_one(
     Ok(record)
 }
 
+/// Runs `f` in a nested savepoint, so that a failing input of a per-input batch rolls back
+/// only its own changes.
+fn in_input_savepoint<T>(
+    ctx: &mut WriteCtx,
+    f: impl FnOnce(&mut WriteCtx) -> StoreResult<T>,
+) -> StoreResult<StoreResult<T>> {
+    ctx.conn.execute_batch("SAVEPOINT input")?;
+    let result = f(ctx);
+    match &result {
+        Ok(_) => ctx.conn.execute_batch("RELEASE input")?,
+        Err(_) => ctx.conn.execute_batch("ROLLBACK TO input; RELEASE input")?,
+    }
+    Ok(result)
+}
+
+/// The live record id holding `value` of a unique property.
+fn unique_holder(
+    conn: &Connection,
+    account: AccountId,
+    object_type: &str,
+    property: &str,
+    value: &str,
+) -> StoreResult<Option<ObjectId>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT object_id FROM unique_values
+             WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4",
+        )?
+        .query_row(params![account.0, object_type, property, value], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .map(ObjectId))
+}
+
+fn record_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, i64, i64, Option<i64>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_record(row: (i64, String, i64, i64, Option<i64>)) -> StoreResult<ObjectRecord> {
+    let (id, json, created, updated, archived) = row;
+    Ok(ObjectRecord {
+        id: ObjectId(id),
+        properties: serde_json::from_str(&json)?,
+        created_at: Timestamp(created),
+        updated_at: Timestamp(updated),
+        archived_at: archived.map(Timestamp),
+    })
+}
+
 impl SqliteStore {
     pub(crate) async fn create_objects_impl(
         &self,
         account: AccountId,
         object_type: Arc<ObjectTypeDef>,
         inputs: Vec<PropertyWrites>,
+        mode: BatchMode,
         source: WriteSource,
-    ) -> StoreResult<Vec<ObjectRecord>> {
+    ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         self.writer
             .run(move |ctx| {
-                inputs
-                    .into_iter()
-                    .map(|writes| create_one(ctx, account, &object_type, writes, &source))
-                    .collect()
+                let mut out = Vec::with_capacity(inputs.len());
+                for writes in inputs {
+                    match mode {
+                        BatchMode::AllOrNothing => {
+                            out.push(Ok(create_one(ctx, account, &object_type, writes, &source)?))
+                        }
+                        BatchMode::PerInput => out.push(in_input_savepoint(ctx, |ctx| {
+                            create_one(ctx, account, &object_type, writes, &source)
+                        })?),
+                    }
+                }
+                Ok(out)
             })
             .await
     }
 
-    pub(crate) async fn update_object_impl(
+    pub(crate) async fn update_objects_impl(
         &self,
         account: AccountId,
         object_type: Arc<ObjectTypeDef>,
-        id: ObjectId,
-        writes: PropertyWrites,
+        inputs: Vec<(ObjectId, PropertyWrites)>,
         source: WriteSource,
-    ) -> StoreResult<ObjectRecord> {
+    ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         self.writer
-            .run(move |ctx| update_one(ctx, account, &object_type, id, writes, &source))
+            .run(move |ctx| {
+                let mut out = Vec::with_capacity(inputs.len());
+                for (id, writes) in inputs {
+                    // update_one checks existence before it writes anything, so a missing id
+                    // needs no rollback; any other error fails the whole call.
+                    match update_one(ctx, account, &object_type, id, writes, &source) {
+                        Err(StoreError::NotFound) => out.push(Err(StoreError::NotFound)),
+                        other => out.push(Ok(other?)),
+                    }
+                }
+                Ok(out)
+            })
             .await
+    }
+
+    pub(crate) async fn upsert_objects_impl(
+        &self,
+        account: AccountId,
+        object_type: Arc<ObjectTypeDef>,
+        id_property: String,
+        inputs: Vec<(String, PropertyWrites)>,
+        source: WriteSource,
+    ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
+        self.writer
+            .run(move |ctx| {
+                let ot = object_type.object_type_id.0.clone();
+                let mut out = Vec::with_capacity(inputs.len());
+                for (value, writes) in inputs {
+                    match unique_holder(&ctx.conn, account, &ot, &id_property, &value)? {
+                        Some(id) => out.push((
+                            update_one(ctx, account, &object_type, id, writes, &source)?,
+                            false,
+                        )),
+                        None => out.push((
+                            create_one(ctx, account, &object_type, writes, &source)?,
+                            true,
+                        )),
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    pub(crate) async fn get_objects_impl(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        ids: &[ObjectId],
+        archived: bool,
+    ) -> StoreResult<Vec<ObjectRecord>> {
+        let ot = object_type.object_type_id.0.as_str();
+        self.reads.with(|conn| {
+            let mut out: Vec<ObjectRecord> = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if out.iter().any(|r| r.id == id) {
+                    continue;
+                }
+                if let Some(row) = read_row(conn, account, ot, id)? {
+                    if archived || !row.record.archived() {
+                        out.push(row.record);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub(crate) async fn list_objects_impl(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        after: ObjectId,
+        limit: usize,
+        archived: bool,
+    ) -> StoreResult<Vec<ObjectRecord>> {
+        let ot = object_type.object_type_id.0.as_str();
+        let sql = if archived {
+            "SELECT id, properties, created_at, updated_at, archived_at FROM objects
+             WHERE account_id = ?1 AND object_type = ?2 AND id >= ?3 AND archived_at IS NOT NULL
+             ORDER BY id LIMIT ?4"
+        } else {
+            "SELECT id, properties, created_at, updated_at, archived_at FROM objects
+             WHERE account_id = ?1 AND object_type = ?2 AND id >= ?3 AND archived_at IS NULL
+             ORDER BY id LIMIT ?4"
+        };
+        self.reads.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(
+                params![account.0, ot, after.0, limit as i64],
+                record_from_row,
+            )?;
+            let mut out = Vec::with_capacity(limit);
+            for row in rows {
+                out.push(to_record(row?)?);
+            }
+            Ok(out)
+        })
     }
 
     pub(crate) async fn get_object_impl(
@@ -314,16 +461,8 @@ impl SqliteStore {
         value: &str,
     ) -> StoreResult<Option<ObjectId>> {
         let ot = object_type.object_type_id.0.as_str();
-        self.reads.with(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT object_id FROM unique_values
-                     WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4",
-                )?
-                .query_row(params![account.0, ot, property, value], |r| r.get(0))
-                .optional()?
-                .map(ObjectId))
-        })
+        self.reads
+            .with(|conn| unique_holder(conn, account, ot, property, value))
     }
 
     pub(crate) async fn property_history_impl(
