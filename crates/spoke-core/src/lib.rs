@@ -12,6 +12,7 @@ pub mod ids;
 pub mod object_type;
 pub mod property;
 pub mod record;
+pub mod search;
 pub mod time;
 pub mod value;
 pub mod wire;

@@ -56,11 +56,21 @@ pub struct ForwardPaging {
     pub next: NextPage,
 }
 
-/// `NextPage`.
+/// `NextPage`. Search pages carry no `link` (observed).
 #[derive(Debug, Clone, Serialize)]
 pub struct NextPage {
     pub after: String,
-    pub link: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// `CollectionResponseWithTotalSimplePublicObjectForwardPaging` (search).
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionResponseWithTotal<T> {
+    pub total: usize,
+    pub results: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paging: Option<ForwardPaging>,
 }
 
 /// An id or unique value in a batch input. Hand-written clients send numbers (`{"id": 123}`),

@@ -41,6 +41,9 @@ enum Command {
         token: Option<String>,
         #[arg(long, env = "SPOKE_DURABILITY", value_enum, default_value = "process")]
         durability: DurabilityArg,
+        /// Let search page past HubSpot's 10,000-result cap.
+        #[arg(long, env = "SPOKE_UNLIMITED_SEARCH")]
+        unlimited_search: bool,
     },
     /// Manage accounts.
     Accounts {
@@ -118,6 +121,7 @@ async fn run(command: Command) -> Result<(), String> {
             data_dir,
             token,
             durability,
+            unlimited_search,
         } => {
             let durability = match durability {
                 DurabilityArg::Process => Durability::Process,
@@ -128,6 +132,7 @@ async fn run(command: Command) -> Result<(), String> {
                 data_dir,
                 token,
                 durability,
+                unlimited_search,
             })
             .await
         }

@@ -6,7 +6,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use crate::api::{objects, objects_batch, properties, property_groups};
+use crate::api::{objects, objects_batch, properties, property_groups, search};
 use crate::error::{ApiError, Category};
 use crate::state::AppState;
 
@@ -116,7 +116,7 @@ pub fn table() -> Vec<Operation> {
             "batchArchive",
             objects_batch::archive,
         );
-        t.todo(M::POST, format!("{all}/search"), "doSearch");
+        t.done(M::POST, format!("{all}/search"), "doSearch", search::do_search);
     }
     t.todo(M::POST, "/crm/v3/objects/{objectType}/merge", "merge");
     t.todo(M::POST, "/crm/v3/objects/{objectType}/gdpr-delete", "purge");

@@ -16,6 +16,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub token: Option<String>,
     pub durability: Durability,
+    /// Lift HubSpot's 10,000-result search cap.
+    pub unlimited_search: bool,
 }
 
 pub const STORE_FILE: &str = "spoke.sqlite3";
@@ -71,7 +73,12 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("spoke listening on http://{addr} (account {account})");
     tracing::info!(%addr, %account, data_dir = %config.data_dir.display(), "listening");
-    let router = app::router(AppState::new(store));
+    let mut state = AppState::new(store);
+    if config.unlimited_search {
+        // A self-hosted deliberate difference: paging past 10,000 search results is allowed.
+        state.search_cap = None;
+    }
+    let router = app::router(state);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -16,6 +16,8 @@ type DefinitionCache = RwLock<HashMap<(AccountId, ObjectTypeId), Arc<PropertySet
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: &'static Registry,
+    /// Search's result cap: HubSpot's 10,000, or `None` when `--unlimited-search` lifts it.
+    pub search_cap: Option<usize>,
     /// Property definitions per (account, object type), rebuilt after this process changes them.
     /// (With several processes on one database, issue 5's backend must invalidate across nodes.)
     definitions: Arc<DefinitionCache>,
@@ -28,6 +30,7 @@ impl AppState {
         AppState {
             store,
             registry: Registry::standard(),
+            search_cap: Some(spoke_core::search::RESULT_CAP),
             definitions: Default::default(),
             tokens: Default::default(),
         }

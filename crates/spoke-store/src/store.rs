@@ -6,7 +6,8 @@ use spoke_core::ids::{AccountId, AppId, ObjectId};
 use spoke_core::object_type::ObjectTypeDef;
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
-use spoke_core::value::PropertyWrites;
+use spoke_core::search::SearchQuery;
+use spoke_core::value::{PropertySet, PropertyWrites};
 
 use crate::StoreResult;
 
@@ -55,7 +56,7 @@ pub trait Store: Send + Sync + 'static {
         object_type: &ObjectTypeDef,
     ) -> StoreResult<(Vec<PropertyDefinition>, Vec<PropertyGroup>)>;
 
-    /// Inserts new definitions, all or none. A name that is already stored (live or archived)
+    /// Inserts new definitions, all or none, and the search index of each. A name that is already stored (live or archived)
     /// fails the call with [`crate::StoreError::AlreadyExists`].
     async fn create_property_definitions(
         &self,
@@ -98,7 +99,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_objects(
         &self,
         account: AccountId,
-        object_type: Arc<ObjectTypeDef>,
+        properties: Arc<PropertySet>,
         inputs: Vec<PropertyWrites>,
         mode: BatchMode,
         source: WriteSource,
@@ -111,7 +112,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_objects(
         &self,
         account: AccountId,
-        object_type: Arc<ObjectTypeDef>,
+        properties: Arc<PropertySet>,
         inputs: Vec<(ObjectId, PropertyWrites)>,
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>>;
@@ -122,7 +123,7 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_objects(
         &self,
         account: AccountId,
-        object_type: Arc<ObjectTypeDef>,
+        properties: Arc<PropertySet>,
         id_property: String,
         inputs: Vec<(String, PropertyWrites)>,
         source: WriteSource,
@@ -177,6 +178,15 @@ pub trait Store: Send + Sync + 'static {
         id: ObjectId,
         properties: &[String],
     ) -> StoreResult<BTreeMap<String, Vec<HistoryEntry>>>;
+
+    /// Live records matching a compiled search, in the search's order, with the number of all
+    /// matches (not just the page). Sees every write acknowledged before it started.
+    async fn search_objects(
+        &self,
+        account: AccountId,
+        properties: Arc<PropertySet>,
+        query: SearchQuery,
+    ) -> StoreResult<(usize, Vec<ObjectRecord>)>;
 
     /// Archives (soft-deletes) live records; ids that are missing or already archived are
     /// ignored. Archiving releases the records' unique values.

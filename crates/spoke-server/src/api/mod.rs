@@ -5,6 +5,7 @@ pub mod objects;
 pub mod objects_batch;
 pub mod properties;
 pub mod property_groups;
+pub mod search;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;

@@ -52,7 +52,7 @@ pub async fn create(
         .store
         .create_objects(
             p.account,
-            ot.clone(),
+            set.clone(),
             vec![writes],
             BatchMode::AllOrNothing,
             source(&p),
@@ -112,7 +112,7 @@ pub async fn update(
     let written: Vec<String> = writes.values.keys().cloned().collect();
     let record = state
         .store
-        .update_objects(p.account, ot.clone(), vec![(id, writes)], source(&p))
+        .update_objects(p.account, set.clone(), vec![(id, writes)], source(&p))
         .await
         .and_then(|mut v| v.pop().unwrap_or(Err(StoreError::NotFound)))
         .map_err(|e| match e {
@@ -368,7 +368,7 @@ pub async fn get_page(
             let next = (last.id.0 + 1).to_string();
             Some(ForwardPaging {
                 next: NextPage {
-                    link: next_link(&headers, &uri, &next),
+                    link: Some(next_link(&headers, &uri, &next)),
                     after: next,
                 },
             })

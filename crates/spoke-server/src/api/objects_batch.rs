@@ -221,7 +221,7 @@ pub async fn create(
     };
     let outcomes = state
         .store
-        .create_objects(p.account, ot.clone(), writes, mode, source(&p))
+        .create_objects(p.account, set.clone(), writes, mode, source(&p))
         .await
         .map_err(|e| write_error(e, &ot, p.account))?;
     let mut results = Vec::new();
@@ -318,7 +318,7 @@ pub async fn update(
         .collect();
     let outcomes = state
         .store
-        .update_objects(p.account, ot.clone(), inputs, source(&p))
+        .update_objects(p.account, set.clone(), inputs, source(&p))
         .await
         .map_err(|e| write_error(e, &ot, p.account))?;
     let mut results = Vec::new();
@@ -446,7 +446,7 @@ pub async fn upsert(
         .collect();
     let outcomes = state
         .store
-        .upsert_objects(p.account, ot.clone(), id_property, inputs, source(&p))
+        .upsert_objects(p.account, set.clone(), id_property, inputs, source(&p))
         .await
         .map_err(|e| write_error(e, &ot, p.account))?;
     let results = outcomes

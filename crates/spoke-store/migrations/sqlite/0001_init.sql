@@ -33,12 +33,15 @@ CREATE TABLE property_groups (
 
 -- Records. `id` is unique across the whole store (so a point read is one rowid lookup); HubSpot
 -- only promises uniqueness per object type, which this satisfies. `properties` is one JSON object
--- of name -> string, system properties included.
+-- of name -> string, system properties included. `search` holds the same values as typed search
+-- keys (spoke_core::search): the target of search filters, sorts and the per-property
+-- expression indexes `search_<type>_<property>` that the store creates.
 CREATE TABLE objects (
     id          INTEGER PRIMARY KEY,
     account_id  INTEGER NOT NULL,
     object_type TEXT NOT NULL,
     properties  TEXT NOT NULL,
+    search      TEXT NOT NULL DEFAULT '{}',
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     archived_at INTEGER,
@@ -69,3 +72,12 @@ CREATE TABLE unique_values (
     object_id   INTEGER NOT NULL,
     PRIMARY KEY (account_id, object_type, property, value)
 ) WITHOUT ROWID;
+
+-- The text searched by `query`: the values of each record's searchable properties, rowid = the
+-- record id. Contentless: the text itself lives in `objects`.
+CREATE VIRTUAL TABLE search_text USING fts5(
+    text,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);

@@ -5,6 +5,7 @@ mod accounts;
 mod objects;
 mod properties;
 mod read_pool;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ impl SqliteStore {
         };
         conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))?;
         migrate(&conn)?;
+        search::ensure_builtin_indexes(&conn)?;
         let next_object_id: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM objects", [], |r| {
                 r.get(0)
@@ -83,6 +85,7 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768;")?;
+    search::register_functions(&conn)?;
     Ok(conn)
 }
 
@@ -114,7 +117,8 @@ mod store_impl {
     use spoke_core::object_type::ObjectTypeDef;
     use spoke_core::property::{PropertyDefinition, PropertyGroup};
     use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
-    use spoke_core::value::PropertyWrites;
+    use spoke_core::search::SearchQuery;
+    use spoke_core::value::{PropertySet, PropertyWrites};
 
     use super::SqliteStore;
     use crate::{BatchMode, Principal, Store, StoreResult};
@@ -179,33 +183,33 @@ mod store_impl {
         async fn create_objects(
             &self,
             account: AccountId,
-            object_type: Arc<ObjectTypeDef>,
+            properties: Arc<PropertySet>,
             inputs: Vec<PropertyWrites>,
             mode: BatchMode,
             source: WriteSource,
         ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
-            self.create_objects_impl(account, object_type, inputs, mode, source)
+            self.create_objects_impl(account, properties, inputs, mode, source)
                 .await
         }
         async fn update_objects(
             &self,
             account: AccountId,
-            object_type: Arc<ObjectTypeDef>,
+            properties: Arc<PropertySet>,
             inputs: Vec<(ObjectId, PropertyWrites)>,
             source: WriteSource,
         ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
-            self.update_objects_impl(account, object_type, inputs, source)
+            self.update_objects_impl(account, properties, inputs, source)
                 .await
         }
         async fn upsert_objects(
             &self,
             account: AccountId,
-            object_type: Arc<ObjectTypeDef>,
+            properties: Arc<PropertySet>,
             id_property: String,
             inputs: Vec<(String, PropertyWrites)>,
             source: WriteSource,
         ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
-            self.upsert_objects_impl(account, object_type, id_property, inputs, source)
+            self.upsert_objects_impl(account, properties, id_property, inputs, source)
                 .await
         }
         async fn get_objects(
@@ -256,6 +260,14 @@ mod store_impl {
             properties: &[String],
         ) -> StoreResult<BTreeMap<String, Vec<HistoryEntry>>> {
             self.property_history_impl(account, id, properties).await
+        }
+        async fn search_objects(
+            &self,
+            account: AccountId,
+            properties: Arc<PropertySet>,
+            query: SearchQuery,
+        ) -> StoreResult<(usize, Vec<ObjectRecord>)> {
+            self.search_objects_impl(account, properties, query).await
         }
         async fn archive_objects(
             &self,

@@ -8,7 +8,8 @@ use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
 use spoke_core::time::Timestamp;
-use spoke_core::value::PropertyWrites;
+use spoke_core::search::{search_keys, searchable_text};
+use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::writer::WriteCtx;
 use super::SqliteStore;
@@ -132,13 +133,44 @@ fn release_unique(
     Ok(())
 }
 
+/// What a write does to a record's row in `search_text`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextWrite {
+    Insert,
+    Replace,
+    Keep,
+}
+
+/// Maintains a record's searchable text and returns its search keys (the `search` column).
+fn write_search(
+    ctx: &WriteCtx,
+    set: &PropertySet,
+    id: ObjectId,
+    properties: &BTreeMap<String, String>,
+    text: TextWrite,
+) -> StoreResult<String> {
+    if text == TextWrite::Replace {
+        ctx.conn.prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?.execute([id.0])?;
+    }
+    if text != TextWrite::Keep {
+        let text = searchable_text(&set.object_type.searchable_properties, properties);
+        if !text.is_empty() {
+            ctx.conn
+                .prepare_cached("INSERT INTO search_text (rowid, text) VALUES (?1, ?2)")?
+                .execute(params![id.0, text])?;
+        }
+    }
+    Ok(serde_json::to_string(&search_keys(set, properties))?)
+}
+
 fn create_one(
     ctx: &mut WriteCtx,
     account: AccountId,
-    object_type: &ObjectTypeDef,
+    set: &PropertySet,
     writes: PropertyWrites,
     source: &WriteSource,
 ) -> StoreResult<ObjectRecord> {
+    let object_type = set.object_type.as_ref();
     let ot = object_type.object_type_id.0.as_str();
     let id = ObjectId(ctx.next_object_id);
     ctx.next_object_id += 1;
@@ -160,16 +192,18 @@ fn create_one(
             claim_unique(ctx, account, ot, name, value, id)?;
         }
     }
+    let search = write_search(ctx, set, id, &properties, TextWrite::Insert)?;
     ctx.conn
         .prepare_cached(
-            "INSERT INTO objects (id, account_id, object_type, properties, created_at, updated_at,
-             archived_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?5, NULL, 1)",
+            "INSERT INTO objects (id, account_id, object_type, properties, search, created_at,
+             updated_at, archived_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 1)",
         )?
         .execute(params![
             id.0,
             account.0,
             ot,
             serde_json::to_string(&properties)?,
+            search,
             now.millis()
         ])?;
     let changes: Vec<(&str, &str)> = properties
@@ -189,11 +223,12 @@ fn create_one(
 fn update_one(
     ctx: &mut WriteCtx,
     account: AccountId,
-    object_type: &ObjectTypeDef,
+    set: &PropertySet,
     id: ObjectId,
     writes: PropertyWrites,
     source: &WriteSource,
 ) -> StoreResult<ObjectRecord> {
+    let object_type = set.object_type.as_ref();
     let ot = object_type.object_type_id.0.as_str();
     let Some(Row {
         mut record,
@@ -231,12 +266,18 @@ fn update_one(
         .properties
         .insert(object_type.lastmodified_property.clone(), now.to_iso());
     record.updated_at = now;
+    let text_changed =
+        changed.iter().any(|(name, _)| object_type.searchable_properties.contains(name));
+    let text = if text_changed { TextWrite::Replace } else { TextWrite::Keep };
+    let search = write_search(ctx, set, id, &record.properties, text)?;
     ctx.conn
         .prepare_cached(
-            "UPDATE objects SET properties = ?1, updated_at = ?2, version = ?3 WHERE id = ?4",
+            "UPDATE objects SET properties = ?1, search = ?2, updated_at = ?3, version = ?4
+             WHERE id = ?5",
         )?
         .execute(params![
             serde_json::to_string(&record.properties)?,
+            search,
             now.millis(),
             version,
             id.0
@@ -286,13 +327,13 @@ fn unique_holder(
         .map(ObjectId))
 }
 
-fn record_from_row(
+pub(crate) fn record_from_row(
     r: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<(i64, String, i64, i64, Option<i64>)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn to_record(row: (i64, String, i64, i64, Option<i64>)) -> StoreResult<ObjectRecord> {
+pub(crate) fn to_record(row: (i64, String, i64, i64, Option<i64>)) -> StoreResult<ObjectRecord> {
     let (id, json, created, updated, archived) = row;
     Ok(ObjectRecord {
         id: ObjectId(id),
@@ -307,7 +348,7 @@ impl SqliteStore {
     pub(crate) async fn create_objects_impl(
         &self,
         account: AccountId,
-        object_type: Arc<ObjectTypeDef>,
+        set: Arc<PropertySet>,
         inputs: Vec<PropertyWrites>,
         mode: BatchMode,
         source: WriteSource,
@@ -318,10 +359,10 @@ impl SqliteStore {
                 for writes in inputs {
                     match mode {
                         BatchMode::AllOrNothing => {
-                            out.push(Ok(create_one(ctx, account, &object_type, writes, &source)?))
+                            out.push(Ok(create_one(ctx, account, &set, writes, &source)?))
                         }
                         BatchMode::PerInput => out.push(in_input_savepoint(ctx, |ctx| {
-                            create_one(ctx, account, &object_type, writes, &source)
+                            create_one(ctx, account, &set, writes, &source)
                         })?),
                     }
                 }
@@ -333,7 +374,7 @@ impl SqliteStore {
     pub(crate) async fn update_objects_impl(
         &self,
         account: AccountId,
-        object_type: Arc<ObjectTypeDef>,
+        set: Arc<PropertySet>,
         inputs: Vec<(ObjectId, PropertyWrites)>,
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
@@ -343,7 +384,7 @@ impl SqliteStore {
                 for (id, writes) in inputs {
                     // update_one checks existence before it writes anything, so a missing id
                     // needs no rollback; any other error fails the whole call.
-                    match update_one(ctx, account, &object_type, id, writes, &source) {
+                    match update_one(ctx, account, &set, id, writes, &source) {
                         Err(StoreError::NotFound) => out.push(Err(StoreError::NotFound)),
                         other => out.push(Ok(other?)),
                     }
@@ -356,23 +397,23 @@ impl SqliteStore {
     pub(crate) async fn upsert_objects_impl(
         &self,
         account: AccountId,
-        object_type: Arc<ObjectTypeDef>,
+        set: Arc<PropertySet>,
         id_property: String,
         inputs: Vec<(String, PropertyWrites)>,
         source: WriteSource,
     ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
         self.writer
             .run(move |ctx| {
-                let ot = object_type.object_type_id.0.clone();
+                let ot = set.object_type.object_type_id.0.clone();
                 let mut out = Vec::with_capacity(inputs.len());
                 for (value, writes) in inputs {
                     match unique_holder(&ctx.conn, account, &ot, &id_property, &value)? {
                         Some(id) => out.push((
-                            update_one(ctx, account, &object_type, id, writes, &source)?,
+                            update_one(ctx, account, &set, id, writes, &source)?,
                             false,
                         )),
                         None => out.push((
-                            create_one(ctx, account, &object_type, writes, &source)?,
+                            create_one(ctx, account, &set, writes, &source)?,
                             true,
                         )),
                     }
@@ -527,6 +568,9 @@ impl SqliteStore {
                             "UPDATE objects SET archived_at = ?1, version = ?2 WHERE id = ?3",
                         )?
                         .execute(params![now.millis(), version + 1, id.0])?;
+                    ctx.conn
+                        .prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?
+                        .execute([id.0])?;
                     // Unique values are released so the value can be used again (HubSpot's
                     // behaviour for archived records' unique values is unconfirmed).
                     for (property, value) in &record.properties {

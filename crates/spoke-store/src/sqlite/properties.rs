@@ -5,6 +5,7 @@ use spoke_core::ids::AccountId;
 use spoke_core::object_type::ObjectTypeDef;
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 
+use super::search::{index_ddl, is_indexed};
 use super::SqliteStore;
 use crate::{StoreError, StoreResult};
 
@@ -64,6 +65,11 @@ impl SqliteStore {
                     )?;
                     if n == 0 {
                         return Err(StoreError::AlreadyExists(def.name.clone()));
+                    }
+                    if create_only && is_indexed(def) {
+                        if let Some(ddl) = index_ddl(&ot, &def.name) {
+                            ctx.conn.execute_batch(&ddl)?;
+                        }
                     }
                 }
                 Ok(())

@@ -1,0 +1,98 @@
+"""Shared fixtures for the Spoke conformance suite.
+
+The suite runs against one server started by run.sh (SPOKE_URL, SPOKE_TOKEN, SPOKE_TOKEN_2).
+Every test creates its own uniquely named data so tests can share the server and be re-run.
+"""
+import os
+import uuid
+
+import pytest
+import hubspot
+
+from spoke_helpers import Raw
+
+
+def _env(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.exit(f"{name} is not set: run the suite through conformance/run.sh", returncode=2)
+    return value
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    return _env("SPOKE_URL").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def token():
+    return _env("SPOKE_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def token2():
+    return _env("SPOKE_TOKEN_2")
+
+
+@pytest.fixture(scope="session")
+def client(base_url, token):
+    return hubspot.Client.create(access_token=token, host=base_url)
+
+
+@pytest.fixture(scope="session")
+def client2(base_url, token2):
+    return hubspot.Client.create(access_token=token2, host=base_url)
+
+
+@pytest.fixture(scope="session")
+def unique():
+    """unique("t") -> "t_<12 hex>": lower-case, valid as a property/group name."""
+
+    def make(prefix="t"):
+        return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+    return make
+
+
+@pytest.fixture
+def unique_email(unique):
+    def make(prefix="c"):
+        return f"{unique(prefix)}@example.com"
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def raw(base_url, token):
+    return Raw(base_url, token)
+
+
+@pytest.fixture(scope="session")
+def raw_anon(base_url):
+    return Raw(base_url, None)
+
+
+@pytest.fixture(scope="session")
+def raw2(base_url, token2):
+    return Raw(base_url, token2)
+
+
+@pytest.fixture
+def archive_later():
+    """archive_later(client, object_type, name): archive a property at teardown.
+
+    Used for hasUniqueValue properties: an object type may have at most 10 live ones, so tests
+    must not leave them behind when the suite is re-run against the same server.
+    """
+    created = []
+
+    def register(c, object_type, name):
+        created.append((c, object_type, name))
+        return name
+
+    yield register
+    for c, object_type, name in reversed(created):
+        try:
+            c.crm.properties.core_api.archive(object_type=object_type, property_name=name)
+        except Exception:  # noqa: BLE001 - best effort cleanup
+            pass

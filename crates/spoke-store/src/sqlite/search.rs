@@ -1,0 +1,278 @@
+//! Search over the `search` column of `objects` (typed keys, see spoke_core::search): the
+//! compiled filter tree becomes one parameterised SQL statement, served by the per-property
+//! expression indexes this module creates, and by the `search_text` FTS5 table for `query`.
+
+use std::sync::Arc;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection};
+use spoke_core::ids::AccountId;
+use spoke_core::object_type::{ObjectTypeDef, Registry};
+use spoke_core::property::{FieldType, PropertyDefinition};
+use spoke_core::record::ObjectRecord;
+use spoke_core::search::{contains_token, Cmp, Condition, Direction, Field, Key, SearchQuery, Test};
+use spoke_core::value::PropertySet;
+
+use super::objects::{record_from_row, to_record};
+use super::SqliteStore;
+use crate::StoreResult;
+
+/// Whether a name can be embedded in SQL text (index names, JSON paths). Property names are
+/// checked against definitions before they get here; this is the second line of defence.
+fn is_sql_safe(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 100 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_sql_safe_type(object_type: &str) -> bool {
+    !object_type.is_empty() && object_type.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+}
+
+/// The SQL expression of a property's search key. Filters, sorts and indexes must use this exact
+/// text for SQLite to match them.
+pub(crate) fn key_expr(name: &str) -> String {
+    format!("json_extract(search, '$.\"{name}\"')")
+}
+
+/// FNV-1a, to keep index names distinct for names that differ only in letter case.
+fn short_hash(s: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// `CREATE INDEX` for one property of one object type: keyed by account, then the property's
+/// search key, over live records of that type only.
+pub(crate) fn index_ddl(object_type: &str, property: &str) -> Option<String> {
+    if !is_sql_safe(property) || !is_sql_safe_type(object_type) {
+        return None;
+    }
+    Some(format!(
+        "CREATE INDEX IF NOT EXISTS \"search_{}_{}_{}\" ON objects (account_id, {}) \
+         WHERE object_type = '{object_type}' AND archived_at IS NULL",
+        object_type.replace('-', "_"),
+        property,
+        short_hash(property),
+        key_expr(property),
+    ))
+}
+
+/// Whether a property gets a search index: long free text does not.
+pub(crate) fn is_indexed(def: &PropertyDefinition) -> bool {
+    !matches!(def.field_type, FieldType::Textarea | FieldType::Html | FieldType::File)
+}
+
+/// The built-in properties indexed per standard type: the create and last-modified dates, the
+/// unique and primary display properties, and the names people search contacts by. Each index
+/// costs every write of that type, so the list is short; custom properties are indexed when
+/// they are created.
+fn builtin_indexed(ot: &ObjectTypeDef) -> Vec<&str> {
+    let mut names: Vec<&str> = vec![
+        ot.createdate_property.as_str(),
+        ot.lastmodified_property.as_str(),
+        ot.primary_display_property.as_str(),
+    ];
+    names.extend(ot.unique_properties.iter().map(String::as_str));
+    if ot.is_contacts() {
+        names.extend(["firstname", "lastname", "email"]);
+    }
+    names.retain(|n| *n != spoke_core::object_type::OBJECT_ID_PROPERTY);
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Creates the built-in search indexes that do not exist yet (instant on an empty store; a
+/// no-op once they exist, so start-up does not depend on the data size).
+pub(crate) fn ensure_builtin_indexes(conn: &Connection) -> StoreResult<()> {
+    let mut sql = String::from("BEGIN;");
+    for ot in Registry::standard().all() {
+        for name in builtin_indexed(ot) {
+            if let Some(ddl) = index_ddl(&ot.object_type_id.0, name) {
+                sql.push_str(&ddl);
+                sql.push(';');
+            }
+        }
+    }
+    sql.push_str("COMMIT;");
+    conn.execute_batch(&sql)?;
+    Ok(())
+}
+
+/// SQL functions the search statements use; registered on every read connection.
+pub(crate) fn register_functions(conn: &Connection) -> StoreResult<()> {
+    conn.create_scalar_function(
+        "spoke_contains_token",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let value: Option<String> = ctx.get(0)?;
+            let pattern: String = ctx.get(1)?;
+            Ok(value.is_some_and(|v: String| contains_token(&v, &pattern)))
+        },
+    )?;
+    Ok(())
+}
+
+fn bind(key: &Key, params: &mut Vec<SqlValue>) -> &'static str {
+    params.push(match key {
+        Key::Num(n) => SqlValue::Real(*n),
+        Key::Text(s) => SqlValue::Text(s.clone()),
+    });
+    "?"
+}
+
+fn field_expr(field: &Field) -> String {
+    match field {
+        Field::Id => "id".to_string(),
+        Field::Key(n) | Field::MultiSelect(n) => key_expr(n),
+    }
+}
+
+fn cmp_sql(c: Cmp) -> &'static str {
+    match c {
+        Cmp::Eq => "=",
+        Cmp::Lt => "<",
+        Cmp::Lte => "<=",
+        Cmp::Gt => ">",
+        Cmp::Gte => ">=",
+    }
+}
+
+/// `;a;b;` contains `;x;`: membership in a multi-select value.
+fn member(expr: &str, key: &Key, params: &mut Vec<SqlValue>) -> String {
+    format!("instr(';' || {expr} || ';', ';' || {} || ';') > 0", bind(key, params))
+}
+
+fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
+    let expr = field_expr(&c.field);
+    let multi = matches!(c.field, Field::MultiSelect(_));
+    let raw = match &c.field {
+        Field::Id => "CAST(id AS TEXT)".to_string(),
+        Field::Key(n) | Field::MultiSelect(n) => format!("json_extract(properties, '$.\"{n}\"')"),
+    };
+    match &c.test {
+        Test::Cmp(Cmp::Eq, k) if multi => member(&expr, k, params),
+        Test::Cmp(op, k) => format!("{expr} {} {}", cmp_sql(*op), bind(k, params)),
+        Test::Neq(k) if multi => format!("({expr} IS NULL OR NOT ({}))", member(&expr, k, params)),
+        Test::Neq(k) => format!("({expr} IS NULL OR {expr} != {})", bind(k, params)),
+        Test::Between(lo, hi) => {
+            let lo = bind(lo, params);
+            let hi = bind(hi, params);
+            format!("{expr} BETWEEN {lo} AND {hi}")
+        }
+        Test::In(keys) | Test::NotIn(keys) if keys.is_empty() => {
+            if matches!(c.test, Test::In(_)) { "0".into() } else { "1".into() }
+        }
+        Test::In(keys) if multi => {
+            let parts: Vec<String> = keys.iter().map(|k| member(&expr, k, params)).collect();
+            format!("({})", parts.join(" OR "))
+        }
+        Test::NotIn(keys) if multi => {
+            let parts: Vec<String> = keys.iter().map(|k| member(&expr, k, params)).collect();
+            format!("({expr} IS NULL OR NOT ({}))", parts.join(" OR "))
+        }
+        Test::In(keys) => {
+            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            format!("{expr} IN ({})", marks.join(", "))
+        }
+        Test::NotIn(keys) => {
+            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            format!("({expr} IS NULL OR {expr} NOT IN ({}))", marks.join(", "))
+        }
+        Test::HasProperty => format!("{expr} IS NOT NULL"),
+        Test::NotHasProperty => format!("{expr} IS NULL"),
+        Test::ContainsToken(p) => {
+            params.push(SqlValue::Text(p.clone()));
+            format!("spoke_contains_token({raw}, ?)")
+        }
+        Test::NotContainsToken(p) => {
+            params.push(SqlValue::Text(p.clone()));
+            format!("NOT spoke_contains_token({raw}, ?)")
+        }
+    }
+}
+
+/// `WHERE …` of a search, with its parameters (the account first).
+fn where_sql(account: AccountId, object_type: &str, q: &SearchQuery) -> (String, Vec<SqlValue>) {
+    let mut params = vec![SqlValue::Integer(account.0)];
+    // The object type is a literal (checked to be `\d+-\d+`) so that SQLite can use the partial
+    // indexes, whose WHERE names it literally.
+    let mut sql = format!(
+        "WHERE account_id = ? AND object_type = '{object_type}' AND archived_at IS NULL"
+    );
+    if !q.groups.is_empty() {
+        let groups: Vec<String> = q
+            .groups
+            .iter()
+            .map(|g| {
+                if g.is_empty() {
+                    return "1".to_string();
+                }
+                let conds: Vec<String> = g.iter().map(|c| condition_sql(c, &mut params)).collect();
+                format!("({})", conds.join(" AND "))
+            })
+            .collect();
+        sql.push_str(&format!(" AND ({})", groups.join(" OR ")));
+    }
+    if !q.query_tokens.is_empty() {
+        let expr: Vec<String> = q.query_tokens.iter().map(|t| format!("\"{t}\"*")).collect();
+        params.push(SqlValue::Text(expr.join(" ")));
+        sql.push_str(" AND id IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)");
+    }
+    (sql, params)
+}
+
+fn order_sql(q: &SearchQuery) -> String {
+    match &q.sort {
+        // Default: creation order, oldest first (ids grow with creation).
+        None => "ORDER BY id ASC".into(),
+        Some(s) => {
+            let expr = field_expr(&s.field);
+            let dir = match s.direction {
+                Direction::Ascending => "ASC",
+                Direction::Descending => "DESC",
+            };
+            // Records without a value sort last in both directions (unconfirmed in HubSpot;
+            // what its search engine does by default).
+            format!("ORDER BY {expr} IS NULL, {expr} {dir}, id ASC")
+        }
+    }
+}
+
+impl SqliteStore {
+    pub(crate) async fn search_objects_impl(
+        &self,
+        account: AccountId,
+        set: Arc<PropertySet>,
+        q: SearchQuery,
+    ) -> StoreResult<(usize, Vec<ObjectRecord>)> {
+        let ot = set.object_type.object_type_id.0.clone();
+        if !is_sql_safe_type(&ot) {
+            return Ok((0, Vec::new()));
+        }
+        let (filter, params) = where_sql(account, &ot, &q);
+        self.reads.with(|conn| {
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM objects {filter}"))?
+                .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+            let mut page_params = params.clone();
+            page_params.push(SqlValue::Integer(q.limit as i64));
+            page_params.push(SqlValue::Integer(q.offset as i64));
+            let sql = format!(
+                "SELECT id, properties, created_at, updated_at, archived_at FROM objects {filter} {} LIMIT ? OFFSET ?",
+                order_sql(&q)
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(page_params.iter()), record_from_row)?;
+            let mut out = Vec::with_capacity(q.limit);
+            for row in rows {
+                out.push(to_record(row?)?);
+            }
+            Ok((total as usize, out))
+        })
+    }
+}
