@@ -84,7 +84,9 @@ pub enum Key {
 impl Key {
     pub fn to_json(&self) -> Value {
         match self {
-            Key::Num(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
+            Key::Num(n) => serde_json::Number::from_f64(*n)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             Key::Text(s) => Value::String(s.clone()),
         }
     }
@@ -191,7 +193,10 @@ pub fn search_key(def: &PropertyDefinition, stored: &str) -> Option<Key> {
 }
 
 /// Search keys of a record's properties, as stored beside it.
-pub fn search_keys(set: &PropertySet, properties: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
+pub fn search_keys(
+    set: &PropertySet,
+    properties: &BTreeMap<String, String>,
+) -> BTreeMap<String, Value> {
     properties
         .iter()
         .filter_map(|(name, value)| {
@@ -243,12 +248,19 @@ pub fn contains_token(value: &str, pattern: &str) -> bool {
     if pat.len() > hay.len() {
         return false;
     }
-    (0..=hay.len() - pat.len()).any(|start| pat.iter().enumerate().all(|(i, p)| wildcard(p, &hay[start + i])))
+    (0..=hay.len() - pat.len()).any(|start| {
+        pat.iter()
+            .enumerate()
+            .all(|(i, p)| wildcard(p, &hay[start + i]))
+    })
 }
 
 fn tokens_keep_star(text: &str, keep_star: bool) -> Vec<String> {
     let parts = text.split(|c: char| !(c.is_alphanumeric() || (keep_star && c == '*')));
-    let mut out: Vec<String> = parts.filter(|t| !t.is_empty()).map(str::to_string).collect();
+    let mut out: Vec<String> = parts
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
     // A lone leading `*` (as in `*@hubspot.com`) matches any token before the rest: drop it.
     if keep_star && out.first().is_some_and(|t| t == "*") && out.len() > 1 {
         out.remove(0);
@@ -301,7 +313,12 @@ fn filter_key(def: &PropertyDefinition, raw: &str, exact_case: bool) -> Result<K
             .ok()
             .filter(|n| n.is_finite())
             .map(Key::Num)
-            .ok_or_else(|| SearchError(format!("{raw} is not a valid number for property {}", def.name))),
+            .ok_or_else(|| {
+                SearchError(format!(
+                    "{raw} is not a valid number for property {}",
+                    def.name
+                ))
+            }),
         PropertyType::Date | PropertyType::Datetime => instant_ms(raw.trim())
             .map(|ms| Key::Num(ms as f64))
             .ok_or_else(|| {
@@ -333,10 +350,16 @@ fn compile_filter(set: &PropertySet, f: &Filter) -> Result<Condition, SearchErro
     let (field, def) = if name == OBJECT_ID_PROPERTY {
         (Field::Id, None)
     } else {
-        let def = set
-            .get(name)
-            .ok_or_else(|| SearchError(format!("There was a problem with the request: Unable to find a property with name {name}")))?;
-        let field = if def.is_multi_select() { Field::MultiSelect(name.into()) } else { Field::Key(name.into()) };
+        let def = set.get(name).ok_or_else(|| {
+            SearchError(format!(
+                "There was a problem with the request: Unable to find a property with name {name}"
+            ))
+        })?;
+        let field = if def.is_multi_select() {
+            Field::MultiSelect(name.into())
+        } else {
+            Field::Key(name.into())
+        };
         (field, Some(def))
     };
     let key_of = |raw: &str, exact_case: bool| match def {
@@ -344,18 +367,21 @@ fn compile_filter(set: &PropertySet, f: &Filter) -> Result<Condition, SearchErro
         None => id_key(raw),
     };
     let value = || -> Result<String, SearchError> {
-        f.value
-            .as_ref()
-            .and_then(scalar)
-            .ok_or_else(|| SearchError(format!("Operator {} on {name} requires a value", f.operator)))
+        f.value.as_ref().and_then(scalar).ok_or_else(|| {
+            SearchError(format!(
+                "Operator {} on {name} requires a value",
+                f.operator
+            ))
+        })
     };
     let values = || -> Result<Vec<String>, SearchError> {
-        let vs = f
-            .values
-            .as_ref()
-            .ok_or_else(|| SearchError(format!("Operator {} on {name} requires values", f.operator)))?;
+        let vs = f.values.as_ref().ok_or_else(|| {
+            SearchError(format!("Operator {} on {name} requires values", f.operator))
+        })?;
         vs.iter()
-            .map(|v| scalar(v).ok_or_else(|| SearchError(format!("Invalid value in values of {name}"))))
+            .map(|v| {
+                scalar(v).ok_or_else(|| SearchError(format!("Invalid value in values of {name}")))
+            })
             .collect()
     };
     let test = match f.operator.to_ascii_uppercase().as_str() {
@@ -366,15 +392,23 @@ fn compile_filter(set: &PropertySet, f: &Filter) -> Result<Condition, SearchErro
         "GT" => Test::Cmp(Cmp::Gt, key_of(&value()?, false)?),
         "GTE" => Test::Cmp(Cmp::Gte, key_of(&value()?, false)?),
         "BETWEEN" => {
-            let high = f
-                .high_value
-                .as_ref()
-                .and_then(scalar)
-                .ok_or_else(|| SearchError(format!("Operator BETWEEN on {name} requires highValue")))?;
+            let high = f.high_value.as_ref().and_then(scalar).ok_or_else(|| {
+                SearchError(format!("Operator BETWEEN on {name} requires highValue"))
+            })?;
             Test::Between(key_of(&value()?, false)?, key_of(&high, false)?)
         }
-        "IN" => Test::In(values()?.iter().map(|v| key_of(v, true)).collect::<Result<_, _>>()?),
-        "NOT_IN" => Test::NotIn(values()?.iter().map(|v| key_of(v, true)).collect::<Result<_, _>>()?),
+        "IN" => Test::In(
+            values()?
+                .iter()
+                .map(|v| key_of(v, true))
+                .collect::<Result<_, _>>()?,
+        ),
+        "NOT_IN" => Test::NotIn(
+            values()?
+                .iter()
+                .map(|v| key_of(v, true))
+                .collect::<Result<_, _>>()?,
+        ),
         "HAS_PROPERTY" => Test::HasProperty,
         "NOT_HAS_PROPERTY" => Test::NotHasProperty,
         "CONTAINS_TOKEN" => Test::ContainsToken(value()?.to_lowercase()),
@@ -388,7 +422,8 @@ fn compile_sort(set: &PropertySet, raw: &Value) -> Result<Option<Sort>, SearchEr
     let (name, direction) = match raw {
         Value::String(s) if s.trim_start().starts_with('{') => {
             // A JSON object inside a string (older Node SDK users): parse it.
-            let v: Value = serde_json::from_str(s).map_err(|_| SearchError(format!("Invalid sort {s}")))?;
+            let v: Value =
+                serde_json::from_str(s).map_err(|_| SearchError(format!("Invalid sort {s}")))?;
             return compile_sort(set, &v);
         }
         Value::String(s) => match s.strip_prefix('-') {
@@ -400,7 +435,11 @@ fn compile_sort(set: &PropertySet, raw: &Value) -> Result<Option<Sort>, SearchEr
                 .get("propertyName")
                 .and_then(Value::as_str)
                 .ok_or_else(|| SearchError("A sort needs a propertyName".into()))?;
-            let direction = match o.get("direction").and_then(Value::as_str).map(str::to_ascii_uppercase) {
+            let direction = match o
+                .get("direction")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_uppercase)
+            {
                 None => Direction::Ascending,
                 Some(d) if d == "ASCENDING" => Direction::Ascending,
                 Some(d) if d == "DESCENDING" => Direction::Descending,
@@ -416,10 +455,16 @@ fn compile_sort(set: &PropertySet, raw: &Value) -> Result<Option<Sort>, SearchEr
     let field = if name == OBJECT_ID_PROPERTY {
         Field::Id
     } else {
-        let def = set
-            .get(&name)
-            .ok_or_else(|| SearchError(format!("There was a problem with the request: Unable to find a property with name {name}")))?;
-        if def.is_multi_select() { Field::MultiSelect(name) } else { Field::Key(name) }
+        let def = set.get(&name).ok_or_else(|| {
+            SearchError(format!(
+                "There was a problem with the request: Unable to find a property with name {name}"
+            ))
+        })?;
+        if def.is_multi_select() {
+            Field::MultiSelect(name)
+        } else {
+            Field::Key(name)
+        }
     };
     Ok(Some(Sort { field, direction }))
 }
@@ -429,7 +474,11 @@ fn usize_of(v: &Option<Value>, what: &str, default: usize) -> Result<usize, Sear
         None | Some(Value::Null) => Ok(default),
         Some(v) => scalar(v)
             .filter(|s| !s.is_empty())
-            .map_or(Ok(default), |s| s.trim().parse::<usize>().map_err(|_| SearchError(format!("{what} must be a non-negative integer, got {s}")))),
+            .map_or(Ok(default), |s| {
+                s.trim().parse::<usize>().map_err(|_| {
+                    SearchError(format!("{what} must be a non-negative integer, got {s}"))
+                })
+            }),
     }
 }
 
@@ -440,7 +489,11 @@ pub fn compile(
     req: &PublicObjectSearchRequest,
     cap: Option<usize>,
 ) -> Result<SearchQuery, SearchError> {
-    let mut groups_in: Vec<&[Filter]> = req.filter_groups.iter().map(|g| g.filters.as_slice()).collect();
+    let mut groups_in: Vec<&[Filter]> = req
+        .filter_groups
+        .iter()
+        .map(|g| g.filters.as_slice())
+        .collect();
     if !req.filters.is_empty() {
         groups_in.push(&req.filters);
     }
@@ -461,10 +514,17 @@ pub fn compile(
         }
         total += filters.len();
         // An empty group matches everything; dropping it would change the OR.
-        groups.push(filters.iter().map(|f| compile_filter(set, f)).collect::<Result<Vec<_>, _>>()?);
+        groups.push(
+            filters
+                .iter()
+                .map(|f| compile_filter(set, f))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
     }
     if total > MAX_FILTERS {
-        return err(format!("Too many filters: {total} given, at most {MAX_FILTERS} are allowed"));
+        return err(format!(
+            "Too many filters: {total} given, at most {MAX_FILTERS} are allowed"
+        ));
     }
     // No filter at all means "everything": represented as no groups.
     if groups.iter().all(|g| g.is_empty()) {
@@ -497,7 +557,11 @@ pub fn compile(
     };
     Ok(SearchQuery {
         groups,
-        query_tokens: tokens(query).into_iter().map(|t| t.replace('*', "")).filter(|t| !t.is_empty()).collect(),
+        query_tokens: tokens(query)
+            .into_iter()
+            .map(|t| t.replace('*', ""))
+            .filter(|t| !t.is_empty())
+            .collect(),
         sort,
         limit,
         offset,
@@ -511,7 +575,11 @@ mod tests {
     use crate::object_type::Registry;
 
     fn contacts() -> PropertySet {
-        PropertySet::new(Registry::standard().resolve("contacts").unwrap(), vec![], vec![])
+        PropertySet::new(
+            Registry::standard().resolve("contacts").unwrap(),
+            vec![],
+            vec![],
+        )
     }
 
     fn req(json: Value) -> PublicObjectSearchRequest {
@@ -534,7 +602,13 @@ mod tests {
         let g = &q.groups[0];
         assert_eq!(g[0].test, Test::Cmp(Cmp::Eq, Key::Text("ann@x.com".into())));
         assert_eq!(g[1].test, Test::Cmp(Cmp::Gte, Key::Num(1572480000000.0)));
-        assert_eq!(g[2], Condition { field: Field::Id, test: Test::In(vec![Key::Num(1.0), Key::Num(2.0)]) });
+        assert_eq!(
+            g[2],
+            Condition {
+                field: Field::Id,
+                test: Test::In(vec![Key::Num(1.0), Key::Num(2.0)])
+            }
+        );
         assert_eq!(g[3].test, Test::Neq(Key::Text("lead".into())));
         assert_eq!(q.sort.unwrap().direction, Direction::Descending);
         assert_eq!((q.limit, q.offset), (20, 40));
@@ -544,16 +618,50 @@ mod tests {
     fn limits_and_unknowns_are_errors() {
         let s = contacts();
         let f = serde_json::json!({"propertyName":"email","operator":"HAS_PROPERTY"});
-        let six: Vec<Value> = (0..6).map(|_| serde_json::json!({"filters":[f.clone()]})).collect();
-        assert!(compile(&s, &req(serde_json::json!({"filterGroups": six})), Some(RESULT_CAP)).is_err());
+        let six: Vec<Value> = (0..6)
+            .map(|_| serde_json::json!({"filters":[f.clone()]}))
+            .collect();
+        assert!(compile(
+            &s,
+            &req(serde_json::json!({"filterGroups": six})),
+            Some(RESULT_CAP)
+        )
+        .is_err());
         let eleven: Vec<Value> = (0..11).map(|_| f.clone()).collect();
-        assert!(compile(&s, &req(serde_json::json!({"filterGroups":[{"filters": eleven}]})), Some(RESULT_CAP)).is_err());
-        let five: Vec<Value> = (0..5).map(|_| serde_json::json!({"filters": (0..6).map(|_| f.clone()).collect::<Vec<_>>()})).collect();
-        assert!(compile(&s, &req(serde_json::json!({"filterGroups": five})), Some(RESULT_CAP)).is_err());
-        assert!(compile(&s, &req(serde_json::json!({"limit": 201})), Some(RESULT_CAP)).is_err());
-        assert!(compile(&s, &req(serde_json::json!({"after": "10000"})), Some(RESULT_CAP)).is_err());
+        assert!(compile(
+            &s,
+            &req(serde_json::json!({"filterGroups":[{"filters": eleven}]})),
+            Some(RESULT_CAP)
+        )
+        .is_err());
+        let five: Vec<Value> = (0..5)
+            .map(|_| serde_json::json!({"filters": (0..6).map(|_| f.clone()).collect::<Vec<_>>()}))
+            .collect();
+        assert!(compile(
+            &s,
+            &req(serde_json::json!({"filterGroups": five})),
+            Some(RESULT_CAP)
+        )
+        .is_err());
+        assert!(compile(
+            &s,
+            &req(serde_json::json!({"limit": 201})),
+            Some(RESULT_CAP)
+        )
+        .is_err());
+        assert!(compile(
+            &s,
+            &req(serde_json::json!({"after": "10000"})),
+            Some(RESULT_CAP)
+        )
+        .is_err());
         assert!(compile(&s, &req(serde_json::json!({"after": "10000"})), None).is_ok());
-        let q = compile(&s, &req(serde_json::json!({"after": "9990", "limit": 20})), Some(RESULT_CAP)).unwrap();
+        let q = compile(
+            &s,
+            &req(serde_json::json!({"after": "9990", "limit": 20})),
+            Some(RESULT_CAP),
+        )
+        .unwrap();
         assert_eq!(q.limit, 10);
         let bad = serde_json::json!({"filterGroups":[{"filters":[{"propertyName":"nope","operator":"EQ","value":"1"}]}]});
         assert!(compile(&s, &req(bad), Some(RESULT_CAP)).is_err());
@@ -569,6 +677,9 @@ mod tests {
         assert!(contains_token("John Smith", "smith"));
         assert!(!contains_token("John Smith", "smi"));
         assert!(contains_token("Jean-Luc Picard", "luc"));
-        assert_eq!(tokens("Ann.Lee@Example.com"), ["ann", "lee", "example", "com"]);
+        assert_eq!(
+            tokens("Ann.Lee@Example.com"),
+            ["ann", "lee", "example", "com"]
+        );
     }
 }

@@ -116,7 +116,12 @@ pub fn table() -> Vec<Operation> {
             "batchArchive",
             objects_batch::archive,
         );
-        t.done(M::POST, format!("{all}/search"), "doSearch", search::do_search);
+        t.done(
+            M::POST,
+            format!("{all}/search"),
+            "doSearch",
+            search::do_search,
+        );
     }
     t.todo(M::POST, "/crm/v3/objects/{objectType}/merge", "merge");
     t.todo(M::POST, "/crm/v3/objects/{objectType}/gdpr-delete", "purge");

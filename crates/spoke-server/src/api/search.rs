@@ -27,14 +27,27 @@ pub async fn do_search(
     // history or associations.
     let selection = Selection::new(&ot, &set, query.properties.clone(), vec![]);
     let offset = query.offset;
-    let (total, records) = state.store.search_objects(p.account, set.clone(), query).await?;
-    let results: Vec<SimplePublicObject> =
-        records.iter().map(|r| render(r, selection.properties(r), None)).collect();
+    let (total, records) = state
+        .store
+        .search_objects(p.account, set.clone(), query)
+        .await?;
+    let results: Vec<SimplePublicObject> = records
+        .iter()
+        .map(|r| render(r, selection.properties(r), None))
+        .collect();
     let next = offset + results.len();
     // `paging` only when more results exist and are reachable under the cap (a client that
     // follows it never walks into the cap's 400).
     let reachable = state.search_cap.is_none_or(|cap| next < cap);
-    let paging = (next < total && !results.is_empty() && reachable)
-        .then(|| ForwardPaging { next: NextPage { after: next.to_string(), link: None } });
-    Ok(ok(CollectionResponseWithTotal { total, results, paging }))
+    let paging = (next < total && !results.is_empty() && reachable).then(|| ForwardPaging {
+        next: NextPage {
+            after: next.to_string(),
+            link: None,
+        },
+    });
+    Ok(ok(CollectionResponseWithTotal {
+        total,
+        results,
+        paging,
+    }))
 }

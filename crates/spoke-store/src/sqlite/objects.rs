@@ -7,8 +7,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
-use spoke_core::time::Timestamp;
 use spoke_core::search::{search_keys, searchable_text};
+use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::writer::WriteCtx;
@@ -150,7 +150,9 @@ fn write_search(
     text: TextWrite,
 ) -> StoreResult<String> {
     if text == TextWrite::Replace {
-        ctx.conn.prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?.execute([id.0])?;
+        ctx.conn
+            .prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?
+            .execute([id.0])?;
     }
     if text != TextWrite::Keep {
         let text = searchable_text(&set.object_type.searchable_properties, properties);
@@ -266,9 +268,14 @@ fn update_one(
         .properties
         .insert(object_type.lastmodified_property.clone(), now.to_iso());
     record.updated_at = now;
-    let text_changed =
-        changed.iter().any(|(name, _)| object_type.searchable_properties.contains(name));
-    let text = if text_changed { TextWrite::Replace } else { TextWrite::Keep };
+    let text_changed = changed
+        .iter()
+        .any(|(name, _)| object_type.searchable_properties.contains(name));
+    let text = if text_changed {
+        TextWrite::Replace
+    } else {
+        TextWrite::Keep
+    };
     let search = write_search(ctx, set, id, &record.properties, text)?;
     ctx.conn
         .prepare_cached(
@@ -408,14 +415,10 @@ impl SqliteStore {
                 let mut out = Vec::with_capacity(inputs.len());
                 for (value, writes) in inputs {
                     match unique_holder(&ctx.conn, account, &ot, &id_property, &value)? {
-                        Some(id) => out.push((
-                            update_one(ctx, account, &set, id, writes, &source)?,
-                            false,
-                        )),
-                        None => out.push((
-                            create_one(ctx, account, &set, writes, &source)?,
-                            true,
-                        )),
+                        Some(id) => {
+                            out.push((update_one(ctx, account, &set, id, writes, &source)?, false))
+                        }
+                        None => out.push((create_one(ctx, account, &set, writes, &source)?, true)),
                     }
                 }
                 Ok(out)

@@ -11,7 +11,9 @@ use spoke_core::ids::AccountId;
 use spoke_core::object_type::{ObjectTypeDef, Registry};
 use spoke_core::property::{FieldType, PropertyDefinition};
 use spoke_core::record::ObjectRecord;
-use spoke_core::search::{contains_token, Cmp, Condition, Direction, Field, Key, SearchQuery, Test};
+use spoke_core::search::{
+    contains_token, Cmp, Condition, Direction, Field, Key, SearchQuery, Test,
+};
 use spoke_core::value::PropertySet;
 
 use super::objects::{record_from_row, to_record};
@@ -21,7 +23,9 @@ use crate::StoreResult;
 /// Whether a name can be embedded in SQL text (index names, JSON paths). Property names are
 /// checked against definitions before they get here; this is the second line of defence.
 fn is_sql_safe(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 100 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn is_sql_safe_type(object_type: &str) -> bool {
@@ -62,7 +66,10 @@ pub(crate) fn index_ddl(object_type: &str, property: &str) -> Option<String> {
 
 /// Whether a property gets a search index: long free text does not.
 pub(crate) fn is_indexed(def: &PropertyDefinition) -> bool {
-    !matches!(def.field_type, FieldType::Textarea | FieldType::Html | FieldType::File)
+    !matches!(
+        def.field_type,
+        FieldType::Textarea | FieldType::Html | FieldType::File
+    )
 }
 
 /// The built-in properties indexed per standard type: the create and last-modified dates, the
@@ -144,7 +151,10 @@ fn cmp_sql(c: Cmp) -> &'static str {
 
 /// `;a;b;` contains `;x;`: membership in a multi-select value.
 fn member(expr: &str, key: &Key, params: &mut Vec<SqlValue>) -> String {
-    format!("instr(';' || {expr} || ';', ';' || {} || ';') > 0", bind(key, params))
+    format!(
+        "instr(';' || {expr} || ';', ';' || {} || ';') > 0",
+        bind(key, params)
+    )
 }
 
 fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
@@ -165,7 +175,11 @@ fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
             format!("{expr} BETWEEN {lo} AND {hi}")
         }
         Test::In(keys) | Test::NotIn(keys) if keys.is_empty() => {
-            if matches!(c.test, Test::In(_)) { "0".into() } else { "1".into() }
+            if matches!(c.test, Test::In(_)) {
+                "0".into()
+            } else {
+                "1".into()
+            }
         }
         Test::In(keys) if multi => {
             let parts: Vec<String> = keys.iter().map(|k| member(&expr, k, params)).collect();
@@ -201,9 +215,8 @@ fn where_sql(account: AccountId, object_type: &str, q: &SearchQuery) -> (String,
     let mut params = vec![SqlValue::Integer(account.0)];
     // The object type is a literal (checked to be `\d+-\d+`) so that SQLite can use the partial
     // indexes, whose WHERE names it literally.
-    let mut sql = format!(
-        "WHERE account_id = ? AND object_type = '{object_type}' AND archived_at IS NULL"
-    );
+    let mut sql =
+        format!("WHERE account_id = ? AND object_type = '{object_type}' AND archived_at IS NULL");
     if !q.groups.is_empty() {
         let groups: Vec<String> = q
             .groups
@@ -274,5 +287,60 @@ impl SqliteStore {
             }
             Ok((total as usize, out))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Durability;
+    use spoke_core::search::{compile, PublicObjectSearchRequest, RESULT_CAP};
+
+    /// The plan SQLite picks for a search, as `EXPLAIN QUERY PLAN` details.
+    fn plan(store: &SqliteStore, set: &PropertySet, request: serde_json::Value) -> String {
+        let req: PublicObjectSearchRequest = serde_json::from_value(request).unwrap();
+        let q = compile(set, &req, Some(RESULT_CAP)).unwrap();
+        let (filter, params) = where_sql(AccountId(1), &set.object_type.object_type_id.0, &q);
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM objects {filter} {} LIMIT 10",
+            order_sql(&q)
+        );
+        store
+            .reads
+            .with(|conn| {
+                let mut stmt = conn.prepare(&sql)?;
+                let rows =
+                    stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?.join(" | "))
+            })
+            .unwrap()
+    }
+
+    /// Guards the speed of the common searches: they must use the search indexes, not scan.
+    #[test]
+    fn common_searches_use_the_search_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
+        let contacts = Registry::standard().resolve("contacts").unwrap();
+        let set = PropertySet::new(contacts, vec![], vec![]);
+        let eq = plan(
+            &store,
+            &set,
+            serde_json::json!({"filterGroups":[{"filters":[
+            {"propertyName":"email","operator":"EQ","value":"a@b.com"}]}]}),
+        );
+        assert!(eq.contains("search_0_1_email"), "{eq}");
+        let range = plan(
+            &store,
+            &set,
+            serde_json::json!({"filterGroups":[{"filters":[
+            {"propertyName":"createdate","operator":"BETWEEN","value":"0","highValue":"1000"}]}],
+            "sorts":[{"propertyName":"createdate","direction":"DESCENDING"}]}),
+        );
+        assert!(range.contains("search_0_1_createdate"), "{range}");
+        let text = plan(&store, &set, serde_json::json!({"query":"ann"}));
+        assert!(text.contains("search_text"), "{text}");
+        let all = plan(&store, &set, serde_json::json!({}));
+        assert!(all.contains("objects_by_type"), "{all}");
     }
 }
