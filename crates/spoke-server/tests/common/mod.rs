@@ -27,13 +27,29 @@ impl Server {
         s
     }
 
+    /// A server on a fresh store, with extra `spoke serve` flags.
+    #[track_caller]
+    pub fn start_with_args(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let mut s = Server::spawn(&path, &format!("test-token-{}", uuid_like()), args);
+        s._dir = Some(dir);
+        s
+    }
+
     /// A server on the store in `data_dir` (kept when the server stops), with `token` valid.
     #[track_caller]
     pub fn start_in(data_dir: &Path, token: &str) -> Server {
+        Server::spawn(data_dir, token, &[])
+    }
+
+    #[track_caller]
+    fn spawn(data_dir: &Path, token: &str, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spoke"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--token", token])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
