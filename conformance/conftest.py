@@ -96,3 +96,39 @@ def archive_later():
             c.crm.properties.core_api.archive(object_type=object_type, property_name=name)
         except Exception:  # noqa: BLE001 - best effort cleanup
             pass
+
+
+MARKER_PROPERTY = "conformance_marker"
+
+
+@pytest.fixture(scope="session")
+def marker_property(client):
+    """marker_property(object_type) -> name of a plain string property that tests set to a unique
+    value on every record they create, so searches can be narrowed to a test's own records.
+
+    Created once per object type and session (a 409 from an earlier test run is fine).
+    """
+    from hubspot.crm.properties import ApiException as PropertiesApiException
+    from hubspot.crm.properties import PropertyCreate
+
+    ready = set()
+
+    def ensure(object_type):
+        if object_type not in ready:
+            # use the group of a built-in property so this works for any object type
+            group = client.crm.properties.core_api.get_by_name(
+                object_type=object_type, property_name="hs_object_id"
+            ).group_name
+            try:
+                client.crm.properties.core_api.create(
+                    object_type=object_type,
+                    property_create=PropertyCreate(
+                        name=MARKER_PROPERTY, label="Conformance marker", type="string", field_type="text", group_name=group
+                    ),
+                )
+            except PropertiesApiException as e:
+                assert e.status == 409, (object_type, e.status, e.body)
+            ready.add(object_type)
+        return MARKER_PROPERTY
+
+    return ensure

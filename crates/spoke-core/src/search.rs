@@ -99,7 +99,9 @@ pub enum Field {
     Id,
     /// A single-valued property's search key.
     Key(String),
-    /// A multi-select property's search key (`a;b;c`): comparisons test membership.
+    /// A multi-select property's search key (a JSON array of the selected options): a
+    /// comparison matches when any selected option satisfies it; the negated operators when
+    /// none does.
     MultiSelect(String),
 }
 
@@ -201,6 +203,16 @@ pub fn search_keys(
         .iter()
         .filter_map(|(name, value)| {
             let def = set.get(name)?;
+            if def.is_multi_select() {
+                // A multi-select's key is the JSON array of its options, so that a comparison
+                // can test each selected option.
+                let options: Vec<Value> = value
+                    .split(';')
+                    .filter(|o| !o.is_empty())
+                    .map(|o| Value::String(o.to_string()))
+                    .collect();
+                return (!options.is_empty()).then(|| (name.clone(), Value::Array(options)));
+            }
             search_key(def, value).map(|k| (name.clone(), k.to_json()))
         })
         .collect()

@@ -3,7 +3,7 @@
 //! and HubSpot's own responses agree on.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
@@ -55,6 +55,23 @@ impl Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_iso())
+    }
+}
+
+/// Accepts the ISO form Spoke writes (and epoch milliseconds), for data Spoke stores as JSON.
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map(Timestamp)
+                .ok_or_else(|| serde::de::Error::custom("timestamp out of range")),
+            serde_json::Value::String(s) => Timestamp::parse_iso(&s)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp {s}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "invalid timestamp {other}"
+            ))),
+        }
     }
 }
 

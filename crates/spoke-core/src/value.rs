@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
 use crate::object_type::ObjectTypeDef;
-use crate::property::{PropertyDefinition, PropertyGroup, PropertyType};
+use crate::pipeline::{check_stage, default_pipelines, pipeline_properties, Pipeline};
+use crate::property::{PropertyDefinition, PropertyGroup, PropertyOption, PropertyType};
 use crate::time::Timestamp;
 
 /// HubSpot's per-property error codes (`errors[].code` and `error` in the message array).
@@ -112,6 +113,8 @@ pub struct PropertySet {
     active: HashMap<String, PropertyDefinition>,
     archived: HashMap<String, PropertyDefinition>,
     pub groups: Vec<PropertyGroup>,
+    /// The type's pipelines (HubSpot's defaults overridden by the account's), archived included.
+    pub pipelines: Vec<Pipeline>,
 }
 
 impl PropertySet {
@@ -143,12 +146,103 @@ impl PropertySet {
                 None => groups.push(g),
             }
         }
-        PropertySet {
+        let pipelines = default_pipelines(&object_type);
+        let mut set = PropertySet {
             object_type,
             active,
             archived,
             groups,
+            pipelines: Vec::new(),
+        };
+        set.set_pipelines(pipelines);
+        set
+    }
+
+    /// Adds the account's stored pipelines (replacing defaults with the same id) and makes the
+    /// pipeline and stage properties' options follow them, as HubSpot's do.
+    pub fn with_pipelines(mut self, stored: Vec<Pipeline>) -> PropertySet {
+        let mut all = default_pipelines(&self.object_type);
+        for p in stored {
+            match all.iter_mut().find(|x| x.id == p.id) {
+                Some(existing) => *existing = p,
+                None => all.push(p),
+            }
         }
+        self.set_pipelines(all);
+        self
+    }
+
+    fn set_pipelines(&mut self, mut pipelines: Vec<Pipeline>) {
+        pipelines.sort_by(|a, b| {
+            a.display_order
+                .cmp(&b.display_order)
+                .then(a.label.cmp(&b.label))
+        });
+        if let Some(props) = pipeline_properties(&self.object_type) {
+            let live: Vec<&Pipeline> = pipelines.iter().filter(|p| !p.archived).collect();
+            if let Some(def) = self.active.get_mut(props.pipeline) {
+                def.options = live
+                    .iter()
+                    .map(|p| PropertyOption {
+                        label: p.label.clone(),
+                        value: p.id.clone(),
+                        description: String::new(),
+                        display_order: p.display_order,
+                        hidden: false,
+                    })
+                    .collect();
+            }
+            if let Some(def) = self.active.get_mut(props.stage) {
+                def.options = live
+                    .iter()
+                    .flat_map(|p| p.live_stages())
+                    .map(|s| PropertyOption {
+                        label: s.label.clone(),
+                        value: s.id.clone(),
+                        description: String::new(),
+                        display_order: s.display_order,
+                        hidden: false,
+                    })
+                    .collect();
+            }
+        }
+        self.pipelines = pipelines;
+    }
+
+    pub fn pipeline(&self, id: &str) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.id == id)
+    }
+
+    /// A record's stage must belong to its pipeline after the write (`current` = the record's
+    /// values before it; none on create).
+    pub fn check_pipeline_stage(
+        &self,
+        writes: &PropertyWrites,
+        current: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), Vec<ValueError>> {
+        let Some(props) = pipeline_properties(&self.object_type) else {
+            return Ok(());
+        };
+        let written = |name: &str| match writes.values.get(name) {
+            Some(WriteValue::Set(v)) => Some(v.as_str()),
+            _ => None,
+        };
+        check_stage(
+            props,
+            &self.pipelines,
+            written(props.pipeline),
+            written(props.stage),
+            current,
+        )
+        .map_err(|e| vec![e])
+    }
+
+    /// Whether writes touch the pipeline or stage property (then updates need the record's
+    /// current values to check them).
+    pub fn touches_pipeline(&self, writes: &PropertyWrites) -> bool {
+        pipeline_properties(&self.object_type).is_some_and(|p| {
+            writes.values.contains_key(p.pipeline) || writes.values.contains_key(p.stage)
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&PropertyDefinition> {
@@ -244,6 +338,9 @@ impl PropertySet {
                     ));
                 }
             }
+        }
+        if errors.is_empty() && is_create {
+            self.check_pipeline_stage(&writes, None)?;
         }
         if errors.is_empty() {
             Ok(writes)
@@ -487,7 +584,7 @@ pub fn is_valid_email(raw: &str) -> bool {
 mod tests {
     use super::*;
     use crate::object_type::Registry;
-    use crate::property::{FieldType, PropertyOption};
+    use crate::property::FieldType;
 
     fn def(name: &str, t: PropertyType, f: FieldType, options: &[&str]) -> PropertyDefinition {
         serde_json::from_value::<PropertyDefinition>(serde_json::json!({

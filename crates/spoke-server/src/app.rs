@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
 
@@ -35,15 +36,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> Response {
+async fn not_found(req: Request) -> Response {
     // HubSpot answers unknown routes with an HTML page; the Node SDK needs JSON on every error.
-    ApiError::not_found("resource not found").into_response()
+    auth::refuse(req, ApiError::not_found("resource not found")).await
 }
 
-async fn method_not_allowed() -> Response {
-    ApiError::new(
+async fn method_not_allowed(req: Request) -> Response {
+    let error = ApiError::new(
         Category::MethodNotAllowed,
         "Method not allowed on this resource",
-    )
-    .into_response()
+    );
+    auth::refuse(req, error).await
 }

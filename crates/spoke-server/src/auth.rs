@@ -23,16 +23,27 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .filter(|t| !t.is_empty())
         .map(str::to_string);
     let Some(token) = token else {
-        return ApiError::unauthenticated().into_response();
+        return refuse(req, ApiError::unauthenticated()).await;
     };
     match state.authenticate(&token).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        Ok(None) => ApiError::unauthenticated().into_response(),
-        Err(e) => e.into_response(),
+        Ok(None) => refuse(req, ApiError::unauthenticated()).await,
+        Err(e) => refuse(req, e).await,
     }
+}
+
+/// Bodies up to this size are drained before an early error reply.
+const MAX_DRAINED_BODY: usize = 16 << 20;
+
+/// Answers without running the handler. The unread request body is drained first: a reply
+/// that leaves it unread makes hyper close the keep-alive connection, which pooled clients
+/// (the SDKs) then hit as a dropped connection on their next request.
+pub async fn refuse(req: Request, error: ApiError) -> Response {
+    let _ = axum::body::to_bytes(req.into_body(), MAX_DRAINED_BODY).await;
+    error.into_response()
 }
 
 /// The authenticated caller, put in place by [`middleware`].

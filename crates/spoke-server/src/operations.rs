@@ -2,11 +2,13 @@
 //! either implemented or answering 501 in HubSpot's error shape. The router and the generated
 //! coverage table (COVERAGE.md) are both built from it.
 
+use axum::extract::Request;
 use axum::http::Method;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use crate::api::{objects, objects_batch, properties, property_groups, search};
+use crate::auth;
 use crate::error::{ApiError, Category};
 use crate::state::AppState;
 
@@ -50,10 +52,9 @@ impl Table {
     }
 
     fn todo(&mut self, method: Method, path: impl Into<String>, name: &'static str) {
-        let route = on(
-            filter(&method),
-            move || async move { not_implemented(name) },
-        );
+        let route = on(filter(&method), move |req: Request| {
+            not_implemented(req, name)
+        });
         self.0.push(Operation {
             method,
             path: path.into(),
@@ -64,12 +65,9 @@ impl Table {
     }
 }
 
-fn not_implemented(name: &str) -> Response {
-    ApiError::new(
-        Category::NotImplemented,
-        format!("Spoke does not implement {name} yet."),
-    )
-    .into_response()
+async fn not_implemented(req: Request, name: &'static str) -> Response {
+    let message = format!("Spoke does not implement {name} yet.");
+    auth::refuse(req, ApiError::new(Category::NotImplemented, message)).await
 }
 
 /// Every operation Spoke routes.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use spoke_core::ids::{AccountId, AppId, ObjectId};
 use spoke_core::object_type::ObjectTypeDef;
+use spoke_core::pipeline::{Pipeline, PipelineAudit};
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
 use spoke_core::search::SearchQuery;
@@ -88,6 +89,35 @@ pub trait Store: Send + Sync + 'static {
         object_type: &ObjectTypeDef,
         group: PropertyGroup,
     ) -> StoreResult<()>;
+
+    // --- pipelines -----------------------------------------------------------------------
+
+    /// The account's stored pipelines of one object type: edited defaults and its own ones,
+    /// archived included.
+    async fn pipelines(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+    ) -> StoreResult<Vec<Pipeline>>;
+
+    /// Inserts or replaces a pipeline (stages included) and appends its audit entry, in one
+    /// transaction.
+    async fn put_pipeline(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        pipeline: Pipeline,
+        audit: PipelineAudit,
+    ) -> StoreResult<()>;
+
+    /// The audit entries of a pipeline (`stage_id` none) or of one of its stages, newest first.
+    async fn pipeline_audits(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        pipeline_id: &str,
+        stage_id: Option<&str>,
+    ) -> StoreResult<Vec<PipelineAudit>>;
 
     // --- records -------------------------------------------------------------------------
 

@@ -81,3 +81,26 @@ CREATE VIRTUAL TABLE search_text USING fts5(
     contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+
+-- Pipelines an account created or edited (JSON of spoke_core::pipeline::Pipeline, stages
+-- included); HubSpot's default pipelines are built in until edited.
+CREATE TABLE pipelines (
+    account_id  INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    PRIMARY KEY (account_id, object_type, id)
+) WITHOUT ROWID;
+
+-- Every change to a pipeline or stage; `stage_id` is '' for the pipeline itself.
+CREATE TABLE pipeline_audits (
+    account_id  INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    pipeline_id TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    stage_id    TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    raw_object  TEXT NOT NULL,
+    PRIMARY KEY (account_id, object_type, pipeline_id, seq)
+) WITHOUT ROWID;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod objects;
+mod pipelines;
 mod properties;
 mod read_pool;
 mod search;
@@ -115,6 +116,7 @@ mod store_impl {
     use async_trait::async_trait;
     use spoke_core::ids::{AccountId, AppId, ObjectId};
     use spoke_core::object_type::ObjectTypeDef;
+    use spoke_core::pipeline::{Pipeline, PipelineAudit};
     use spoke_core::property::{PropertyDefinition, PropertyGroup};
     use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
     use spoke_core::search::SearchQuery;
@@ -260,6 +262,33 @@ mod store_impl {
             properties: &[String],
         ) -> StoreResult<BTreeMap<String, Vec<HistoryEntry>>> {
             self.property_history_impl(account, id, properties).await
+        }
+        async fn pipelines(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+        ) -> StoreResult<Vec<Pipeline>> {
+            self.pipelines_impl(account, object_type).await
+        }
+        async fn put_pipeline(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            pipeline: Pipeline,
+            audit: PipelineAudit,
+        ) -> StoreResult<()> {
+            self.put_pipeline_impl(account, object_type, pipeline, audit)
+                .await
+        }
+        async fn pipeline_audits(
+            &self,
+            account: AccountId,
+            object_type: &ObjectTypeDef,
+            pipeline_id: &str,
+            stage_id: Option<&str>,
+        ) -> StoreResult<Vec<PipelineAudit>> {
+            self.pipeline_audits_impl(account, object_type, pipeline_id, stage_id)
+                .await
         }
         async fn search_objects(
             &self,

@@ -149,12 +149,36 @@ fn cmp_sql(c: Cmp) -> &'static str {
     }
 }
 
-/// `;a;b;` contains `;x;`: membership in a multi-select value.
-fn member(expr: &str, key: &Key, params: &mut Vec<SqlValue>) -> String {
-    format!(
-        "instr(';' || {expr} || ';', ';' || {} || ';') > 0",
-        bind(key, params)
-    )
+/// "Some selected option of a multi-select satisfies `test`" (`value` is each option).
+fn any_option(expr: &str, test: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM json_each({expr}) WHERE {test})")
+}
+
+fn multi_condition_sql(expr: &str, test: &Test, params: &mut Vec<SqlValue>) -> String {
+    let none = |t: String| format!("({expr} IS NULL OR NOT {})", any_option(expr, &t));
+    match test {
+        Test::Cmp(op, k) => {
+            any_option(expr, &format!("value {} {}", cmp_sql(*op), bind(k, params)))
+        }
+        Test::Neq(k) => none(format!("value = {}", bind(k, params))),
+        Test::Between(lo, hi) => {
+            let lo = bind(lo, params);
+            let hi = bind(hi, params);
+            any_option(expr, &format!("value BETWEEN {lo} AND {hi}"))
+        }
+        Test::In(keys) => {
+            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            any_option(expr, &format!("value IN ({})", marks.join(", ")))
+        }
+        Test::NotIn(keys) => {
+            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            none(format!("value IN ({})", marks.join(", ")))
+        }
+        Test::HasProperty => format!("{expr} IS NOT NULL"),
+        Test::NotHasProperty => format!("{expr} IS NULL"),
+        // Token tests read the raw value; handled by the caller.
+        Test::ContainsToken(_) | Test::NotContainsToken(_) => "0".into(),
+    }
 }
 
 fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
@@ -164,10 +188,12 @@ fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
         Field::Id => "CAST(id AS TEXT)".to_string(),
         Field::Key(n) | Field::MultiSelect(n) => format!("json_extract(properties, '$.\"{n}\"')"),
     };
+    let token_test = matches!(c.test, Test::ContainsToken(_) | Test::NotContainsToken(_));
+    if multi && !token_test {
+        return multi_condition_sql(&expr, &c.test, params);
+    }
     match &c.test {
-        Test::Cmp(Cmp::Eq, k) if multi => member(&expr, k, params),
         Test::Cmp(op, k) => format!("{expr} {} {}", cmp_sql(*op), bind(k, params)),
-        Test::Neq(k) if multi => format!("({expr} IS NULL OR NOT ({}))", member(&expr, k, params)),
         Test::Neq(k) => format!("({expr} IS NULL OR {expr} != {})", bind(k, params)),
         Test::Between(lo, hi) => {
             let lo = bind(lo, params);
@@ -180,14 +206,6 @@ fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
             } else {
                 "1".into()
             }
-        }
-        Test::In(keys) if multi => {
-            let parts: Vec<String> = keys.iter().map(|k| member(&expr, k, params)).collect();
-            format!("({})", parts.join(" OR "))
-        }
-        Test::NotIn(keys) if multi => {
-            let parts: Vec<String> = keys.iter().map(|k| member(&expr, k, params)).collect();
-            format!("({expr} IS NULL OR NOT ({}))", parts.join(" OR "))
         }
         Test::In(keys) => {
             let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
