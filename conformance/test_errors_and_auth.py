@@ -172,7 +172,7 @@ def test_wrong_method_405_json(raw):
     "method, path, body",
     [
         ("POST", "/crm/v3/objects/contacts/merge", {"primaryObjectId": "1", "objectIdToMerge": "2"}),
-        ("GET", "/crm/v3/pipelines/deals", None),
+        ("GET", "/crm-object-schemas/v3/schemas", None),
         ("GET", "/crm/v4/objects/contacts/1/associations/companies", None),
         ("GET", "/crm/v3/owners/", None),
         ("GET", "/crm-object-schemas/v3/schemas", None),
@@ -185,10 +185,10 @@ def test_unimplemented_operations_501(raw, method, path, body):
 
 
 def test_unimplemented_operation_through_sdk(client):
-    from hubspot.crm.pipelines import ApiException as PipelinesApiException
+    from hubspot.crm.schemas import ApiException as SchemasApiException
 
-    with pytest.raises(PipelinesApiException) as info:
-        client.crm.pipelines.pipelines_api.get_all(object_type="deals")
+    with pytest.raises(SchemasApiException) as info:
+        client.crm.schemas.core_api.get_all()
     assert info.value.status == 501
 
 

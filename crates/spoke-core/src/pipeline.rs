@@ -286,3 +286,70 @@ mod tests {
         assert!(default_pipelines(&contacts).is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Wire inputs (pipelines-v3.json)
+
+/// Stage metadata as sent: values may be strings or, from hand-written clients, numbers and
+/// booleans (stored as strings, as HubSpot does).
+pub type MetadataInput = BTreeMap<String, serde_json::Value>;
+
+/// `PipelineStageInput` (also `PipelineStageReplaceInput`, which lacks `stageId`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineStageInput {
+    pub label: String,
+    pub display_order: i32,
+    #[serde(default)]
+    pub metadata: MetadataInput,
+    #[serde(default)]
+    pub stage_id: Option<String>,
+}
+
+/// `PipelineInput` (also `PipelineReplaceInput`, which lacks `pipelineId`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineInput {
+    pub label: String,
+    pub display_order: i32,
+    pub stages: Vec<PipelineStageInput>,
+    #[serde(default)]
+    pub pipeline_id: Option<String>,
+}
+
+/// `PipelinePatchInput`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelinePatchInput {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub display_order: Option<i32>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// `PipelineStagePatchInput`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineStagePatchInput {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub display_order: Option<i32>,
+    #[serde(default)]
+    pub metadata: Option<MetadataInput>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// `PublicAuditInfo`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicAuditInfo {
+    pub identifier: String,
+    pub portal_id: i64,
+    pub action: String,
+    pub timestamp: Timestamp,
+    pub raw_object: String,
+}

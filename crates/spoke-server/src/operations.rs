@@ -7,7 +7,7 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use crate::api::{objects, objects_batch, properties, property_groups, search};
+use crate::api::{objects, objects_batch, pipelines, properties, property_groups, search};
 use crate::auth;
 use crate::error::{ApiError, Category};
 use crate::state::AppState;
@@ -287,20 +287,70 @@ pub fn table() -> Vec<Operation> {
     let pipes = "/crm/v3/pipelines/{objectType}";
     let pipe = format!("{pipes}/{{pipelineId}}");
     let stage = format!("{pipe}/stages/{{stageId}}");
-    t.todo(M::GET, pipes, "pipelinesGetAll");
-    t.todo(M::POST, pipes, "pipelinesCreate");
-    t.todo(M::GET, pipe.clone(), "pipelinesGetById");
-    t.todo(M::PUT, pipe.clone(), "pipelinesReplace");
-    t.todo(M::PATCH, pipe.clone(), "pipelinesUpdate");
-    t.todo(M::DELETE, pipe.clone(), "pipelinesArchive");
-    t.todo(M::GET, format!("{pipe}/audit"), "pipelinesGetAudit");
-    t.todo(M::GET, format!("{pipe}/stages"), "stagesGetAll");
-    t.todo(M::POST, format!("{pipe}/stages"), "stagesCreate");
-    t.todo(M::GET, stage.clone(), "stagesGetById");
-    t.todo(M::PUT, stage.clone(), "stagesReplace");
-    t.todo(M::PATCH, stage.clone(), "stagesUpdate");
-    t.todo(M::DELETE, stage.clone(), "stagesArchive");
-    t.todo(M::GET, format!("{stage}/audit"), "stagesGetAudit");
+    t.done(M::GET, pipes, "pipelinesGetAll", pipelines::get_all);
+    t.done(M::POST, pipes, "pipelinesCreate", pipelines::create);
+    t.done(
+        M::GET,
+        pipe.clone(),
+        "pipelinesGetById",
+        pipelines::get_by_id,
+    );
+    t.done(M::PUT, pipe.clone(), "pipelinesReplace", pipelines::replace);
+    t.done(M::PATCH, pipe.clone(), "pipelinesUpdate", pipelines::update);
+    t.done(
+        M::DELETE,
+        pipe.clone(),
+        "pipelinesArchive",
+        pipelines::archive,
+    );
+    t.done(
+        M::GET,
+        format!("{pipe}/audit"),
+        "pipelinesGetAudit",
+        pipelines::get_audit,
+    );
+    t.done(
+        M::GET,
+        format!("{pipe}/stages"),
+        "stagesGetAll",
+        pipelines::stages_get_all,
+    );
+    t.done(
+        M::POST,
+        format!("{pipe}/stages"),
+        "stagesCreate",
+        pipelines::stages_create,
+    );
+    t.done(
+        M::GET,
+        stage.clone(),
+        "stagesGetById",
+        pipelines::stages_get_by_id,
+    );
+    t.done(
+        M::PUT,
+        stage.clone(),
+        "stagesReplace",
+        pipelines::stages_replace,
+    );
+    t.done(
+        M::PATCH,
+        stage.clone(),
+        "stagesUpdate",
+        pipelines::stages_update,
+    );
+    t.done(
+        M::DELETE,
+        stage.clone(),
+        "stagesArchive",
+        pipelines::stages_archive,
+    );
+    t.done(
+        M::GET,
+        format!("{stage}/audit"),
+        "stagesGetAudit",
+        pipelines::stages_get_audit,
+    );
 
     // Owners v3 (owners-v3.json); the Python SDK lists owners with a trailing slash.
     t.todo(M::GET, "/crm/v3/owners", "ownersGetPage");

@@ -43,7 +43,8 @@ impl AppState {
             .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {raw}")))
     }
 
-    /// The live property definitions of one object type in one account.
+    /// The live property definitions of one object type in one account, with its pipelines
+    /// (whose ids are the options of the pipeline and stage properties).
     pub async fn properties(
         &self,
         account: AccountId,
@@ -62,14 +63,17 @@ impl AppState {
             .store
             .property_definitions(account, object_type)
             .await?;
-        let set = Arc::new(PropertySet::new(Arc::clone(object_type), stored, groups));
+        let pipelines = self.store.pipelines(account, object_type).await?;
+        let set = Arc::new(
+            PropertySet::new(Arc::clone(object_type), stored, groups).with_pipelines(pipelines),
+        );
         if let Ok(mut m) = self.definitions.write() {
             m.insert(key, Arc::clone(&set));
         }
         Ok(set)
     }
 
-    /// Drops the cached definitions of one object type after a definition write.
+    /// Drops the cached definitions of one object type after a definition or pipeline write.
     pub fn forget_properties(&self, account: AccountId, object_type: &ObjectTypeDef) {
         if let Ok(mut m) = self.definitions.write() {
             m.remove(&(account, object_type.object_type_id.clone()));

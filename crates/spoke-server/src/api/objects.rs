@@ -10,7 +10,7 @@ use axum::response::Response;
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{ObjectRecord, WriteSource};
-use spoke_core::value::{normalise, PropertySet, WriteValue};
+use spoke_core::value::{normalise, PropertySet, PropertyWrites, ValueError, WriteValue};
 use spoke_core::wire::{
     CollectionResponseWithPaging, ForwardPaging, NextPage, SimplePublicObject,
     SimplePublicObjectInput, SimplePublicObjectInputForCreate, ValueWithTimestamp,
@@ -109,6 +109,9 @@ pub async fn update(
     let writes = set
         .validate(&input.properties.0, false)
         .map_err(|e| ApiError::property_values(&e, p.account.0))?;
+    check_stage_on_update(&state, p.account, &set, id, &writes)
+        .await?
+        .map_err(|e| ApiError::property_values(&e, p.account.0))?;
     let written: Vec<String> = writes.values.keys().cloned().collect();
     let record = state
         .store
@@ -141,6 +144,30 @@ pub async fn archive(
         .archive_objects(p.account, &ot, vec![id])
         .await?;
     Ok(no_content())
+}
+
+/// A write that changes a record's pipeline or stage must leave a stage of its pipeline; the
+/// check needs the record's current values (read before the write: a concurrent change of the
+/// same record's pipeline can slip between, as it can in HubSpot). The outer error is the read's.
+pub(crate) async fn check_stage_on_update(
+    state: &AppState,
+    account: AccountId,
+    set: &PropertySet,
+    id: ObjectId,
+    writes: &PropertyWrites,
+) -> ApiResult<Result<(), Vec<ValueError>>> {
+    if !set.touches_pipeline(writes) {
+        return Ok(Ok(()));
+    }
+    match state
+        .store
+        .get_object(account, &set.object_type, id, false)
+        .await?
+    {
+        Some(current) => Ok(set.check_pipeline_stage(writes, Some(&current.properties))),
+        // A missing record is reported by the write itself.
+        None => Ok(Ok(())),
+    }
 }
 
 /// `{objectId}` of a path, read as a record id or, with `idProperty`, as a unique value.

@@ -18,7 +18,7 @@ use spoke_core::wire::{
 };
 use spoke_store::{BatchMode, StoreError};
 
-use super::objects::{render, resolve_id, source, write_error, Selection};
+use super::objects::{check_stage_on_update, render, resolve_id, source, write_error, Selection};
 use super::PathParams;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Category};
@@ -298,7 +298,14 @@ pub async fn update(
         )
         .await
         {
-            Ok(id) => pending.push((id, writes, item.object_write_trace_id, item.id)),
+            Ok(id) => match check_stage_on_update(&state, p.account, &set, id, &writes).await? {
+                Ok(()) => pending.push((id, writes, item.object_write_trace_id, item.id)),
+                Err(e) if per_input => errors.push(standard_error(
+                    ApiError::property_values(&e, p.account.0),
+                    trace_context(&item.object_write_trace_id),
+                )),
+                Err(e) => return Err(ApiError::property_values(&e, p.account.0)),
+            },
             Err(e) if e.category == Category::ObjectNotFound => {
                 missing.push((item.id, item.object_write_trace_id))
             }
@@ -415,18 +422,23 @@ pub async fn upsert(
         // A record this input would create must carry the type's required properties. (Looked
         // up before the transaction: a record created meanwhile is then updated, which only
         // makes the check stricter than needed.)
-        let exists = state
+        let existing = state
             .store
             .find_by_unique_value(p.account, &ot, &id_property, &value)
-            .await?
-            .is_some();
-        let mut writes = match set.validate(&values, !exists) {
+            .await?;
+        let mut writes = match set.validate(&values, existing.is_none()) {
             Ok(w) => w,
             Err(e) => {
                 bad.extend(e);
                 continue;
             }
         };
+        if let Some(id) = existing {
+            if let Err(e) = check_stage_on_update(&state, p.account, &set, id, &writes).await? {
+                bad.extend(e);
+                continue;
+            }
+        }
         writes
             .values
             .insert(id_property.clone(), WriteValue::Set(value.clone()));
