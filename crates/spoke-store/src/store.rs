@@ -191,12 +191,12 @@ pub trait Store: Send + Sync + 'static {
         archived: bool,
     ) -> StoreResult<Vec<ObjectRecord>>;
 
-    /// The live record whose unique-value `property` equals `value` (exact match; values are
-    /// normalised before they are stored).
+    /// The live record whose unique-value `property` equals `value`, compared as search keys
+    /// (strings case-insensitively, numbers numerically).
     async fn find_by_unique_value(
         &self,
         account: AccountId,
-        object_type: &ObjectTypeDef,
+        properties: &PropertySet,
         property: &str,
         value: &str,
     ) -> StoreResult<Option<ObjectId>>;

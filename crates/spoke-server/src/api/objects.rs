@@ -197,7 +197,7 @@ pub(crate) async fn resolve_id(
     };
     state
         .store
-        .find_by_unique_value(account, &set.object_type, name, &value)
+        .find_by_unique_value(account, set, name, &value)
         .await?
         .ok_or_else(|| not_found(raw))
 }

@@ -424,7 +424,7 @@ pub async fn upsert(
         // makes the check stricter than needed.)
         let existing = state
             .store
-            .find_by_unique_value(p.account, &ot, &id_property, &value)
+            .find_by_unique_value(p.account, &set, &id_property, &value)
             .await?;
         let mut writes = match set.validate(&values, existing.is_none()) {
             Ok(w) => w,

@@ -45,11 +45,17 @@ CREATE TABLE objects (
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     archived_at INTEGER,
-    version     INTEGER NOT NULL
+    version     INTEGER NOT NULL,
+    -- Where the create came from: the first history entry of every value set at creation.
+    created_source_type TEXT NOT NULL DEFAULT 'API',
+    created_source_id   TEXT
 );
 CREATE INDEX objects_by_type ON objects (account_id, object_type, id);
 
 -- Every value a property has had; `version` is the record's write counter at that write.
+-- Values set when the record was created get no rows (creating a record writes one row, not one
+-- per property): a property without rows has one implicit entry, its current value at the
+-- record's creation. The first update of such a property writes that entry before its own.
 CREATE TABLE property_history (
     account_id  INTEGER NOT NULL,
     object_id   INTEGER NOT NULL,
@@ -62,16 +68,6 @@ CREATE TABLE property_history (
     PRIMARY KEY (account_id, object_id, property, version)
 ) WITHOUT ROWID;
 
--- Values of unique-value properties (contacts' email, custom hasUniqueValue properties) of live
--- records: enforces uniqueness and answers idProperty lookups.
-CREATE TABLE unique_values (
-    account_id  INTEGER NOT NULL,
-    object_type TEXT NOT NULL,
-    property    TEXT NOT NULL,
-    value       TEXT NOT NULL,
-    object_id   INTEGER NOT NULL,
-    PRIMARY KEY (account_id, object_type, property, value)
-) WITHOUT ROWID;
 
 -- The text searched by `query`: the values of each record's searchable properties, rowid = the
 -- record id. Contentless: the text itself lives in `objects`.

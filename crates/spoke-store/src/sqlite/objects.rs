@@ -7,10 +7,11 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
-use spoke_core::search::{search_keys, searchable_text};
+use spoke_core::search::{search_key, search_keys, searchable_text};
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
+use super::search::{ensure_builtin_indexes, key_value, unique_lookup_sql};
 use super::writer::WriteCtx;
 use super::SqliteStore;
 use crate::{BatchMode, StoreError, StoreResult};
@@ -19,6 +20,7 @@ use crate::{BatchMode, StoreError, StoreResult};
 struct Row {
     record: ObjectRecord,
     version: i64,
+    created_source: WriteSource,
 }
 
 fn read_row(
@@ -28,21 +30,27 @@ fn read_row(
     id: ObjectId,
 ) -> StoreResult<Option<Row>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT properties, created_at, updated_at, archived_at, version FROM objects
-         WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
+        "SELECT properties, created_at, updated_at, archived_at, version, created_source_type,
+         created_source_id FROM objects WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
     )?;
     let row = stmt
         .query_row(params![id.0, account.0, object_type], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ),
                 r.get::<_, i64>(4)?,
+                WriteSource {
+                    source_type: r.get(5)?,
+                    source_id: r.get(6)?,
+                },
             ))
         })
         .optional()?;
-    let Some((json, created, updated, archived, version)) = row else {
+    let Some(((json, created, updated, archived), version, created_source)) = row else {
         return Ok(None);
     };
     Ok(Some(Row {
@@ -54,7 +62,44 @@ fn read_row(
             archived_at: archived.map(Timestamp),
         },
         version,
+        created_source,
     }))
+}
+
+/// Writes, for a property that has no history rows yet, the implicit entry of its value at the
+/// record's creation (see the schema): done before the first update of that property.
+fn backfill_creation_entry(
+    ctx: &WriteCtx,
+    account: AccountId,
+    row: &Row,
+    property: &str,
+) -> StoreResult<()> {
+    let Some(value) = row
+        .record
+        .properties
+        .get(property)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(());
+    };
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO property_history
+             (account_id, object_id, property, version, value, timestamp, source_type, source_id)
+             SELECT ?1, ?2, ?3, 1, ?4, ?5, ?6, ?7
+             WHERE NOT EXISTS (SELECT 1 FROM property_history
+                               WHERE account_id = ?1 AND object_id = ?2 AND property = ?3)",
+        )?
+        .execute(params![
+            account.0,
+            row.record.id.0,
+            property,
+            value,
+            row.record.created_at.millis(),
+            row.created_source.source_type,
+            row.created_source.source_id
+        ])?;
+    Ok(())
 }
 
 fn insert_history(
@@ -86,51 +131,26 @@ fn insert_history(
     Ok(())
 }
 
-/// Claims `value` of a unique property for `id`, failing if another record holds it.
-fn claim_unique(
+/// Checks that no other live record holds `value` of a unique property. Uniqueness is kept on
+/// the property's search key (so strings compare case-insensitively, as HubSpot does for email)
+/// through the property's search index; the single writer makes check-then-write safe.
+fn check_unique(
     ctx: &WriteCtx,
     account: AccountId,
-    object_type: &str,
+    set: &PropertySet,
     property: &str,
     value: &str,
     id: ObjectId,
 ) -> StoreResult<()> {
-    let holder = unique_holder(&ctx.conn, account, object_type, property, value)?;
-    match holder {
-        Some(other) if other != id => Err(StoreError::UniqueConflict {
+    match unique_holder(&ctx.conn, account, set, property, value, Some(id))? {
+        Some(other) => Err(StoreError::UniqueConflict {
             property: property.to_string(),
             value: value.to_string(),
             existing: other,
             on: Some(id),
         }),
-        Some(_) => Ok(()),
-        None => {
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO unique_values (account_id, object_type, property, value, object_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![account.0, object_type, property, value, id.0])?;
-            Ok(())
-        }
+        None => Ok(()),
     }
-}
-
-fn release_unique(
-    ctx: &WriteCtx,
-    account: AccountId,
-    object_type: &str,
-    property: &str,
-    value: &str,
-    id: ObjectId,
-) -> StoreResult<()> {
-    ctx.conn
-        .prepare_cached(
-            "DELETE FROM unique_values WHERE account_id = ?1 AND object_type = ?2 AND property = ?3
-             AND value = ?4 AND object_id = ?5",
-        )?
-        .execute(params![account.0, object_type, property, value, id.0])?;
-    Ok(())
 }
 
 /// What a write does to a record's row in `search_text`.
@@ -169,10 +189,11 @@ fn create_one(
     ctx: &mut WriteCtx,
     account: AccountId,
     set: &PropertySet,
-    writes: PropertyWrites,
+    writes: &PropertyWrites,
     source: &WriteSource,
 ) -> StoreResult<ObjectRecord> {
     let object_type = set.object_type.as_ref();
+    ensure_builtin_indexes(ctx, object_type)?;
     let ot = object_type.object_type_id.0.as_str();
     let id = ObjectId(ctx.next_object_id);
     ctx.next_object_id += 1;
@@ -191,14 +212,15 @@ fn create_one(
     properties.insert(OBJECT_ID_PROPERTY.to_string(), id.to_string());
     for name in &writes.unique {
         if let Some(value) = properties.get(name) {
-            claim_unique(ctx, account, ot, name, value, id)?;
+            check_unique(ctx, account, set, name, value, id)?;
         }
     }
     let search = write_search(ctx, set, id, &properties, TextWrite::Insert)?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO objects (id, account_id, object_type, properties, search, created_at,
-             updated_at, archived_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 1)",
+             updated_at, archived_at, version, created_source_type, created_source_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 1, ?7, ?8)",
         )?
         .execute(params![
             id.0,
@@ -206,13 +228,11 @@ fn create_one(
             ot,
             serde_json::to_string(&properties)?,
             search,
-            now.millis()
+            now.millis(),
+            source.source_type,
+            source.source_id
         ])?;
-    let changes: Vec<(&str, &str)> = properties
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    insert_history(ctx, account, id, 1, now, source, &changes)?;
+    // No history rows: every value set here has the implicit creation entry.
     Ok(ObjectRecord {
         id,
         properties,
@@ -227,18 +247,16 @@ fn update_one(
     account: AccountId,
     set: &PropertySet,
     id: ObjectId,
-    writes: PropertyWrites,
+    writes: &PropertyWrites,
     source: &WriteSource,
 ) -> StoreResult<ObjectRecord> {
     let object_type = set.object_type.as_ref();
     let ot = object_type.object_type_id.0.as_str();
-    let Some(Row {
-        mut record,
-        version,
-    }) = read_row(&ctx.conn, account, ot, id)?
-    else {
+    let Some(row) = read_row(&ctx.conn, account, ot, id)? else {
         return Err(StoreError::NotFound);
     };
+    let mut record = row.record.clone();
+    let version = row.version;
     if record.archived() {
         return Err(StoreError::NotFound);
     }
@@ -249,13 +267,8 @@ fn update_one(
         if old.unwrap_or("") == new && old.is_some() {
             continue;
         }
-        if writes.unique.contains(name) {
-            if let Some(old) = old.filter(|o| !o.is_empty()) {
-                release_unique(ctx, account, ot, name, old, id)?;
-            }
-            if !new.is_empty() {
-                claim_unique(ctx, account, ot, name, &new, id)?;
-            }
+        if writes.unique.contains(name) && !new.is_empty() {
+            check_unique(ctx, account, set, name, &new, id)?;
         }
         changed.push((name.clone(), new));
     }
@@ -295,6 +308,9 @@ fn update_one(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     history.push((object_type.lastmodified_property.as_str(), lastmod.as_str()));
+    for (property, _) in &history {
+        backfill_creation_entry(ctx, account, &row, property)?;
+    }
     insert_history(ctx, account, id, version, now, source, &history)?;
     Ok(record)
 }
@@ -314,22 +330,25 @@ fn in_input_savepoint<T>(
     Ok(result)
 }
 
-/// The live record id holding `value` of a unique property.
+/// The live record (other than `except`) whose unique property has `value`'s search key.
 fn unique_holder(
     conn: &Connection,
     account: AccountId,
-    object_type: &str,
+    set: &PropertySet,
     property: &str,
     value: &str,
+    except: Option<ObjectId>,
 ) -> StoreResult<Option<ObjectId>> {
+    let Some(key) = set.get(property).and_then(|def| search_key(def, value)) else {
+        return Ok(None);
+    };
+    let sql = unique_lookup_sql(&set.object_type.object_type_id.0, property)?;
     Ok(conn
-        .prepare_cached(
-            "SELECT object_id FROM unique_values
-             WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4",
-        )?
-        .query_row(params![account.0, object_type, property, value], |r| {
-            r.get(0)
-        })
+        .prepare_cached(&sql)?
+        .query_row(
+            params![account.0, key_value(&key), except.map_or(0, |i| i.0)],
+            |r| r.get(0),
+        )
         .optional()?
         .map(ObjectId))
 }
@@ -363,7 +382,7 @@ impl SqliteStore {
         self.writer
             .run(move |ctx| {
                 let mut out = Vec::with_capacity(inputs.len());
-                for writes in inputs {
+                for writes in &inputs {
                     match mode {
                         BatchMode::AllOrNothing => {
                             out.push(Ok(create_one(ctx, account, &set, writes, &source)?))
@@ -388,7 +407,7 @@ impl SqliteStore {
         self.writer
             .run(move |ctx| {
                 let mut out = Vec::with_capacity(inputs.len());
-                for (id, writes) in inputs {
+                for &(id, ref writes) in &inputs {
                     // update_one checks existence before it writes anything, so a missing id
                     // needs no rollback; any other error fails the whole call.
                     match update_one(ctx, account, &set, id, writes, &source) {
@@ -411,10 +430,9 @@ impl SqliteStore {
     ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
         self.writer
             .run(move |ctx| {
-                let ot = set.object_type.object_type_id.0.clone();
                 let mut out = Vec::with_capacity(inputs.len());
-                for (value, writes) in inputs {
-                    match unique_holder(&ctx.conn, account, &ot, &id_property, &value)? {
+                for (value, writes) in &inputs {
+                    match unique_holder(&ctx.conn, account, &set, &id_property, value, None)? {
                         Some(id) => {
                             out.push((update_one(ctx, account, &set, id, writes, &source)?, false))
                         }
@@ -500,13 +518,12 @@ impl SqliteStore {
     pub(crate) async fn find_by_unique_value_impl(
         &self,
         account: AccountId,
-        object_type: &ObjectTypeDef,
+        set: &PropertySet,
         property: &str,
         value: &str,
     ) -> StoreResult<Option<ObjectId>> {
-        let ot = object_type.object_type_id.0.as_str();
         self.reads
-            .with(|conn| unique_holder(conn, account, ot, property, value))
+            .with(|conn| unique_holder(conn, account, set, property, value, None))
     }
 
     pub(crate) async fn property_history_impl(
@@ -525,24 +542,55 @@ impl SqliteStore {
              ORDER BY property, version DESC"
         );
         self.reads.with(|conn| {
-            let mut stmt = conn.prepare(&sql)?;
-            let mut args: Vec<rusqlite::types::Value> = vec![account.0.into(), id.0.into()];
-            args.extend(properties.iter().map(|p| p.clone().into()));
-            let rows = stmt.query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    HistoryEntry {
-                        value: r.get(1)?,
-                        timestamp: Timestamp(r.get(2)?),
-                        source_type: r.get(3)?,
-                        source_id: r.get(4)?,
-                    },
-                ))
-            })?;
             let mut out: BTreeMap<String, Vec<HistoryEntry>> = BTreeMap::new();
-            for row in rows {
-                let (property, entry) = row?;
-                out.entry(property).or_default().push(entry);
+            {
+                let mut stmt = conn.prepare(&sql)?;
+                let mut args: Vec<rusqlite::types::Value> = vec![account.0.into(), id.0.into()];
+                args.extend(properties.iter().map(|p| p.clone().into()));
+                let rows = stmt.query_map(params_from_iter(args), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        HistoryEntry {
+                            value: r.get(1)?,
+                            timestamp: Timestamp(r.get(2)?),
+                            source_type: r.get(3)?,
+                            source_id: r.get(4)?,
+                        },
+                    ))
+                })?;
+                for row in rows {
+                    let (property, entry) = row?;
+                    out.entry(property).or_default().push(entry);
+                }
+            }
+            // Properties never updated: their one entry is the value set at creation.
+            let row: Option<(String, i64, String, Option<String>)> = conn
+                .prepare_cached(
+                    "SELECT properties, created_at, created_source_type, created_source_id
+                     FROM objects WHERE id = ?1 AND account_id = ?2",
+                )?
+                .query_row(params![id.0, account.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?;
+            if let Some((json, created, source_type, source_id)) = row {
+                let current: BTreeMap<String, String> = serde_json::from_str(&json)?;
+                for name in properties {
+                    if out.contains_key(name) {
+                        continue;
+                    }
+                    if let Some(value) = current.get(name).filter(|v| !v.is_empty()) {
+                        out.insert(
+                            name.clone(),
+                            vec![HistoryEntry {
+                                value: value.clone(),
+                                timestamp: Timestamp(created),
+                                source_type: source_type.clone(),
+                                source_id: source_id.clone(),
+                            }],
+                        );
+                    }
+                }
             }
             Ok(out)
         })
@@ -558,8 +606,10 @@ impl SqliteStore {
         self.writer
             .run(move |ctx| {
                 let now = Timestamp::now();
-                for id in ids {
-                    let Some(Row { record, version }) = read_row(&ctx.conn, account, &ot, id)?
+                for &id in &ids {
+                    let Some(Row {
+                        record, version, ..
+                    }) = read_row(&ctx.conn, account, &ot, id)?
                     else {
                         continue;
                     };
@@ -574,11 +624,8 @@ impl SqliteStore {
                     ctx.conn
                         .prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?
                         .execute([id.0])?;
-                    // Unique values are released so the value can be used again (HubSpot's
-                    // behaviour for archived records' unique values is unconfirmed).
-                    for (property, value) in &record.properties {
-                        release_unique(ctx, account, &ot, property, value, id)?;
-                    }
+                    // Archived records leave the search indexes, so their unique values can be
+                    // used again (HubSpot's behaviour here is unconfirmed).
                 }
                 Ok(())
             })

@@ -56,7 +56,7 @@ impl SqliteStore {
                         account.0,
                         ot,
                         pipeline.id,
-                        audit.stage_id.unwrap_or_default(),
+                        audit.stage_id.clone().unwrap_or_default(),
                         audit.action,
                         audit.timestamp.millis(),
                         audit.raw_object

@@ -17,6 +17,7 @@ use spoke_core::search::{
 use spoke_core::value::PropertySet;
 
 use super::objects::{record_from_row, to_record};
+use super::writer::WriteCtx;
 use super::SqliteStore;
 use crate::StoreResult;
 
@@ -72,40 +73,40 @@ pub(crate) fn is_indexed(def: &PropertyDefinition) -> bool {
     )
 }
 
-/// The built-in properties indexed per standard type: the create and last-modified dates, the
-/// unique and primary display properties, and the names people search contacts by. Each index
-/// costs every write of that type, so the list is short; custom properties are indexed when
-/// they are created.
+/// The built-in properties indexed per standard type: the create and last-modified dates and
+/// the unique properties (whose uniqueness the index enforces). Each index costs every write of
+/// the type — a random insert into another B-tree, measured as the main cost of seeding — so
+/// the list is short: other built-ins are searched by scanning the type's records, and `query`
+/// has its own full-text index. Custom properties are indexed when they are created.
 fn builtin_indexed(ot: &ObjectTypeDef) -> Vec<&str> {
     let mut names: Vec<&str> = vec![
         ot.createdate_property.as_str(),
         ot.lastmodified_property.as_str(),
-        ot.primary_display_property.as_str(),
     ];
     names.extend(ot.unique_properties.iter().map(String::as_str));
-    if ot.is_contacts() {
-        names.extend(["firstname", "lastname", "email"]);
-    }
     names.retain(|n| *n != spoke_core::object_type::OBJECT_ID_PROPERTY);
     names.sort();
     names.dedup();
     names
 }
 
-/// Creates the built-in search indexes that do not exist yet (instant on an empty store; a
-/// no-op once they exist, so start-up does not depend on the data size).
-pub(crate) fn ensure_builtin_indexes(conn: &Connection) -> StoreResult<()> {
-    let mut sql = String::from("BEGIN;");
-    for ot in Registry::standard().all() {
-        for name in builtin_indexed(ot) {
+/// Creates the built-in search indexes of a type the first time this process writes a record of
+/// it. Every index of the `objects` table costs every write to the table (SQLite opens a cursor
+/// on each, partial or not), so types that are never used get none; creating them on a type's
+/// first write costs nothing on an empty type and is a no-op once they exist, so start-up does
+/// not depend on the data size.
+pub(crate) fn ensure_builtin_indexes(ctx: &mut WriteCtx, ot: &ObjectTypeDef) -> StoreResult<()> {
+    if ctx.indexed_types.contains(&ot.object_type_id.0) {
+        return Ok(());
+    }
+    if let Some(builtin) = Registry::standard().resolve(&ot.object_type_id.0) {
+        for name in builtin_indexed(&builtin) {
             if let Some(ddl) = index_ddl(&ot.object_type_id.0, name) {
-                sql.push_str(&ddl);
-                sql.push(';');
+                ctx.conn.execute_batch(&ddl)?;
             }
         }
     }
-    sql.push_str("COMMIT;");
-    conn.execute_batch(&sql)?;
+    ctx.indexed_types.insert(ot.object_type_id.0.clone());
     Ok(())
 }
 
@@ -124,12 +125,31 @@ pub(crate) fn register_functions(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn bind(key: &Key, params: &mut Vec<SqlValue>) -> &'static str {
-    params.push(match key {
+pub(crate) fn key_value(key: &Key) -> SqlValue {
+    match key {
         Key::Num(n) => SqlValue::Real(*n),
         Key::Text(s) => SqlValue::Text(s.clone()),
-    });
+    }
+}
+
+fn bind(key: &Key, params: &mut Vec<SqlValue>) -> &'static str {
+    params.push(key_value(key));
     "?"
+}
+
+/// The lookup of a unique value: `?1` account, `?2` search key, `?3` a record id to ignore.
+/// Served by the property's search index.
+pub(crate) fn unique_lookup_sql(object_type: &str, property: &str) -> StoreResult<String> {
+    if !is_sql_safe(property) || !is_sql_safe_type(object_type) {
+        return Err(crate::StoreError::Internal(format!(
+            "unsafe property name {property}"
+        )));
+    }
+    Ok(format!(
+        "SELECT id FROM objects WHERE account_id = ?1 AND object_type = '{object_type}' \
+         AND archived_at IS NULL AND {} = ?2 AND id != ?3 LIMIT 1",
+        key_expr(property)
+    ))
 }
 
 fn field_expr(field: &Field) -> String {
@@ -335,12 +355,26 @@ mod tests {
     }
 
     /// Guards the speed of the common searches: they must use the search indexes, not scan.
-    #[test]
-    fn common_searches_use_the_search_indexes() {
+    #[tokio::test]
+    async fn common_searches_use_the_search_indexes() {
+        use crate::{BatchMode, Store};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
         let contacts = Registry::standard().resolve("contacts").unwrap();
-        let set = PropertySet::new(contacts, vec![], vec![]);
+        let set = Arc::new(PropertySet::new(contacts, vec![], vec![]));
+        // The first record of a type creates its built-in indexes.
+        let source = spoke_core::record::WriteSource::api(None);
+        let writes = vec![Default::default()];
+        store
+            .create_objects(
+                AccountId(1),
+                set.clone(),
+                writes,
+                BatchMode::AllOrNothing,
+                source,
+            )
+            .await
+            .unwrap();
         let eq = plan(
             &store,
             &set,
