@@ -174,7 +174,7 @@ def test_wrong_method_405_json(raw):
         ("POST", "/crm/v3/objects/contacts/merge", {"primaryObjectId": "1", "objectIdToMerge": "2"}),
         ("GET", "/crm-object-schemas/v3/schemas", None),
         ("GET", "/crm/v4/objects/contacts/1/associations/companies", None),
-        ("GET", "/crm/v3/owners/", None),
+        ("GET", "/webhooks/v3/123/settings", None),
         ("GET", "/crm-object-schemas/v3/schemas", None),
     ],
 )

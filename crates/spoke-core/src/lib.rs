@@ -10,6 +10,7 @@
 
 pub mod ids;
 pub mod object_type;
+pub mod owner;
 pub mod pipeline;
 pub mod property;
 pub mod record;

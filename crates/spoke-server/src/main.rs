@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Manage an account's owners (the users records can be assigned to).
+    Owners {
+        #[command(subcommand)]
+        command: OwnersCommand,
+    },
     /// Print the API coverage table (COVERAGE.md) from the specs.
     Coverage {
         #[arg(long, default_value = "../shared/specs")]
@@ -71,6 +76,39 @@ enum AccountsCommand {
     },
     /// List account ids.
     List {
+        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OwnersCommand {
+    /// Add an owner and print its id.
+    Create {
+        #[arg(long)]
+        account: i64,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
+        data_dir: PathBuf,
+    },
+    /// List owners: id, userId, email, archived.
+    List {
+        #[arg(long)]
+        account: i64,
+        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
+        data_dir: PathBuf,
+    },
+    /// Archive (deactivate) an owner.
+    Archive {
+        #[arg(long)]
+        account: i64,
+        #[arg(long)]
+        id: i64,
         #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
         data_dir: PathBuf,
     },
@@ -175,9 +213,100 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{token}");
             Ok(())
         }
+        Command::Owners { command } => owners(command).await,
         Command::Coverage { specs } => {
             print!("{}", spoke_server::coverage::markdown(&specs)?);
             Ok(())
+        }
+    }
+}
+
+/// Opens the store of `data_dir` and checks that `account` is in it.
+async fn account_store(
+    data_dir: &std::path::Path,
+    account: i64,
+) -> Result<(std::sync::Arc<spoke_store::SqliteStore>, AccountId), String> {
+    let store = serve::open_store(data_dir, Durability::Full)?;
+    let account = AccountId(account);
+    if !store
+        .accounts()
+        .await
+        .map_err(|e| e.to_string())?
+        .contains(&account)
+    {
+        return Err(format!("no account {account} in {}", data_dir.display()));
+    }
+    Ok((store, account))
+}
+
+async fn owners(command: OwnersCommand) -> Result<(), String> {
+    use spoke_core::owner::Owner;
+    use spoke_core::time::Timestamp;
+    match command {
+        OwnersCommand::Create {
+            account,
+            email,
+            first_name,
+            last_name,
+            data_dir,
+        } => {
+            if !spoke_core::value::is_valid_email(&email) {
+                return Err(format!("{email} is not a valid email address"));
+            }
+            let (store, account) = account_store(&data_dir, account).await?;
+            let existing = store.owners(account).await.map_err(|e| e.to_string())?;
+            let next = |f: fn(&Owner) -> i64| existing.iter().map(f).max().unwrap_or(1_000_000) + 1;
+            let now = Timestamp::now();
+            let owner = Owner {
+                id: next(|o| o.id),
+                email,
+                first_name,
+                last_name,
+                user_id: next(|o| o.user_id),
+                owner_type: "PERSON".into(),
+                teams: vec![],
+                created_at: now,
+                updated_at: now,
+                archived: false,
+            };
+            let id = owner.id;
+            store
+                .put_owner(account, owner)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{id}");
+            Ok(())
+        }
+        OwnersCommand::List { account, data_dir } => {
+            let (store, account) = account_store(&data_dir, account).await?;
+            for o in store.owners(account).await.map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    o.id,
+                    o.user_id,
+                    o.email,
+                    if o.archived { "archived" } else { "active" }
+                );
+            }
+            Ok(())
+        }
+        OwnersCommand::Archive {
+            account,
+            id,
+            data_dir,
+        } => {
+            let (store, account) = account_store(&data_dir, account).await?;
+            let owners = store.owners(account).await.map_err(|e| e.to_string())?;
+            let mut owner = owners
+                .into_iter()
+                .find(|o| o.id == id)
+                .ok_or(format!("no owner {id}"))?;
+            owner.archived = true;
+            owner.updated_at = Timestamp::now();
+            store
+                .put_owner(account, owner)
+                .await
+                .map_err(|e| e.to_string())
         }
     }
 }

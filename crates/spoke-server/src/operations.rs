@@ -7,7 +7,7 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use crate::api::{objects, objects_batch, pipelines, properties, property_groups, search};
+use crate::api::{objects, objects_batch, owners, pipelines, properties, property_groups, search};
 use crate::auth;
 use crate::error::{ApiError, Category};
 use crate::state::AppState;
@@ -353,9 +353,14 @@ pub fn table() -> Vec<Operation> {
     );
 
     // Owners v3 (owners-v3.json); the Python SDK lists owners with a trailing slash.
-    t.todo(M::GET, "/crm/v3/owners", "ownersGetPage");
-    t.todo(M::GET, "/crm/v3/owners/", "ownersGetPage");
-    t.todo(M::GET, "/crm/v3/owners/{ownerId}", "ownersGetById");
+    t.done(M::GET, "/crm/v3/owners", "ownersGetPage", owners::get_page);
+    t.done(M::GET, "/crm/v3/owners/", "ownersGetPage", owners::get_page);
+    t.done(
+        M::GET,
+        "/crm/v3/owners/{ownerId}",
+        "ownersGetById",
+        owners::get_by_id,
+    );
 
     // Webhooks v3 (webhooks-v3.json).
     let hooks = "/webhooks/v3/{appId}";

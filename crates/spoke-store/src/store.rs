@@ -4,6 +4,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use spoke_core::ids::{AccountId, AppId, ObjectId};
 use spoke_core::object_type::ObjectTypeDef;
+use spoke_core::owner::Owner;
 use spoke_core::pipeline::{Pipeline, PipelineAudit};
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
@@ -34,7 +35,7 @@ pub struct Principal {
 pub trait Store: Send + Sync + 'static {
     // --- accounts and tokens -------------------------------------------------------------
 
-    /// Creates an account (portal) with a fresh id.
+    /// Creates an account (portal) with a fresh id and its first owner (the account's user).
     async fn create_account(&self) -> StoreResult<AccountId>;
 
     /// All accounts, oldest first.
@@ -46,6 +47,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The account and app a token belongs to, if any.
     async fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>>;
+
+    // --- owners ----------------------------------------------------------------------------
+
+    /// The account's owners, archived included, in id order.
+    async fn owners(&self, account: AccountId) -> StoreResult<Vec<Owner>>;
+
+    /// Inserts or replaces an owner.
+    async fn put_owner(&self, account: AccountId, owner: Owner) -> StoreResult<()>;
 
     // --- property definitions ------------------------------------------------------------
 

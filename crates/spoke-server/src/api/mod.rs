@@ -3,6 +3,7 @@
 
 pub mod objects;
 pub mod objects_batch;
+pub mod owners;
 pub mod pipelines;
 pub mod properties;
 pub mod property_groups;

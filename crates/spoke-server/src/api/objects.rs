@@ -10,7 +10,9 @@ use axum::response::Response;
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{ObjectRecord, WriteSource};
-use spoke_core::value::{normalise, PropertySet, PropertyWrites, ValueError, WriteValue};
+use spoke_core::value::{
+    normalise, PropertySet, PropertyWrites, ValueError, ValueErrorCode, WriteValue,
+};
 use spoke_core::wire::{
     CollectionResponseWithPaging, ForwardPaging, NextPage, SimplePublicObject,
     SimplePublicObjectInput, SimplePublicObjectInputForCreate, ValueWithTimestamp,
@@ -47,6 +49,9 @@ pub async fn create(
     let set = state.properties(p.account, &ot).await?;
     let writes = set
         .validate(&input.properties.0, true)
+        .map_err(|e| ApiError::property_values(&e, p.account.0))?;
+    check_writes(&state, p.account, &set, None, &writes)
+        .await?
         .map_err(|e| ApiError::property_values(&e, p.account.0))?;
     let record = state
         .store
@@ -109,7 +114,7 @@ pub async fn update(
     let writes = set
         .validate(&input.properties.0, false)
         .map_err(|e| ApiError::property_values(&e, p.account.0))?;
-    check_stage_on_update(&state, p.account, &set, id, &writes)
+    check_writes(&state, p.account, &set, Some(id), &writes)
         .await?
         .map_err(|e| ApiError::property_values(&e, p.account.0))?;
     let written: Vec<String> = writes.values.keys().cloned().collect();
@@ -146,28 +151,65 @@ pub async fn archive(
     Ok(no_content())
 }
 
-/// A write that changes a record's pipeline or stage must leave a stage of its pipeline; the
-/// check needs the record's current values (read before the write: a concurrent change of the
-/// same record's pipeline can slip between, as it can in HubSpot). The outer error is the read's.
-pub(crate) async fn check_stage_on_update(
+/// Checks of a validated write that need stored data: owner references must name a live owner
+/// of the account, and (on updates, `id` given) a change of pipeline or stage must leave a stage
+/// of the record's pipeline. The current values are read before the write: a concurrent change
+/// of the same record's pipeline can slip between, as it can in HubSpot. The outer error is a
+/// read's; the inner one the write's HubSpot-shaped property errors.
+pub(crate) async fn check_writes(
     state: &AppState,
     account: AccountId,
     set: &PropertySet,
-    id: ObjectId,
+    id: Option<ObjectId>,
     writes: &PropertyWrites,
 ) -> ApiResult<Result<(), Vec<ValueError>>> {
-    if !set.touches_pipeline(writes) {
-        return Ok(Ok(()));
+    let mut errors = Vec::new();
+    let owner_refs: Vec<(&String, &String)> = writes
+        .values
+        .iter()
+        .filter_map(|(name, w)| match w {
+            WriteValue::Set(v) if !v.is_empty() => Some((name, v)),
+            _ => None,
+        })
+        .filter(|(name, _)| {
+            set.get(name)
+                .is_some_and(|d| d.referenced_object_type.as_deref() == Some("OWNER"))
+        })
+        .collect();
+    if !owner_refs.is_empty() {
+        // Owners are read per write (not cached): `spoke owners create` adds them from
+        // another process.
+        let owners = state.store.owners(account).await?;
+        for (name, value) in owner_refs {
+            if !owners
+                .iter()
+                .any(|o| !o.archived && o.id.to_string() == *value)
+            {
+                errors.push(ValueError {
+                    property: name.clone(),
+                    code: ValueErrorCode::InvalidOption,
+                    message: format!("{value} is not a valid owner ID. Use the id of an owner (GET /crm/v3/owners)."),
+                });
+            }
+        }
     }
-    match state
-        .store
-        .get_object(account, &set.object_type, id, false)
-        .await?
-    {
-        Some(current) => Ok(set.check_pipeline_stage(writes, Some(&current.properties))),
+    if let Some(id) = id.filter(|_| set.touches_pipeline(writes)) {
         // A missing record is reported by the write itself.
-        None => Ok(Ok(())),
+        if let Some(current) = state
+            .store
+            .get_object(account, &set.object_type, id, false)
+            .await?
+        {
+            if let Err(e) = set.check_pipeline_stage(writes, Some(&current.properties)) {
+                errors.extend(e);
+            }
+        }
     }
+    Ok(if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    })
 }
 
 /// `{objectId}` of a path, read as a record id or, with `idProperty`, as a unique value.
@@ -410,7 +452,7 @@ pub async fn get_page(
 }
 
 /// `paging.next.link`: this request's URL on our own host with `after` replaced.
-fn next_link(headers: &HeaderMap, uri: &Uri, after: &str) -> String {
+pub(crate) fn next_link(headers: &HeaderMap, uri: &Uri, after: &str) -> String {
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())

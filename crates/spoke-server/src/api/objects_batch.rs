@@ -18,7 +18,7 @@ use spoke_core::wire::{
 };
 use spoke_store::{BatchMode, StoreError};
 
-use super::objects::{check_stage_on_update, render, resolve_id, source, write_error, Selection};
+use super::objects::{check_writes, render, resolve_id, source, write_error, Selection};
 use super::PathParams;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Category};
@@ -204,7 +204,13 @@ pub async fn create(
     let mut valid: Vec<(PropertyWrites, Option<String>)> = Vec::new();
     let mut errors = Vec::new();
     for item in input.inputs {
-        match set.validate(&item.properties.0, true) {
+        let checked = match set.validate(&item.properties.0, true) {
+            Ok(w) => check_writes(&state, p.account, &set, None, &w)
+                .await?
+                .map(|()| w),
+            Err(e) => Err(e),
+        };
+        match checked {
             Ok(w) => valid.push((w, item.object_write_trace_id)),
             Err(e) if per_input => errors.push(standard_error(
                 ApiError::property_values(&e, p.account.0),
@@ -298,7 +304,7 @@ pub async fn update(
         )
         .await
         {
-            Ok(id) => match check_stage_on_update(&state, p.account, &set, id, &writes).await? {
+            Ok(id) => match check_writes(&state, p.account, &set, Some(id), &writes).await? {
                 Ok(()) => pending.push((id, writes, item.object_write_trace_id, item.id)),
                 Err(e) if per_input => errors.push(standard_error(
                     ApiError::property_values(&e, p.account.0),
@@ -433,11 +439,9 @@ pub async fn upsert(
                 continue;
             }
         };
-        if let Some(id) = existing {
-            if let Err(e) = check_stage_on_update(&state, p.account, &set, id, &writes).await? {
-                bad.extend(e);
-                continue;
-            }
+        if let Err(e) = check_writes(&state, p.account, &set, existing, &writes).await? {
+            bad.extend(e);
+            continue;
         }
         writes
             .values

@@ -100,3 +100,12 @@ CREATE TABLE pipeline_audits (
     raw_object  TEXT NOT NULL,
     PRIMARY KEY (account_id, object_type, pipeline_id, seq)
 ) WITHOUT ROWID;
+
+-- Owners of an account (JSON of spoke_core::owner::Owner). Each account starts with one, its
+-- own user; more are added with `spoke owners create`.
+CREATE TABLE owners (
+    account_id  INTEGER NOT NULL,
+    id          INTEGER NOT NULL,
+    definition  TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+) WITHOUT ROWID;

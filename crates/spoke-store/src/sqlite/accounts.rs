@@ -4,6 +4,7 @@ use rand::Rng;
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 use spoke_core::ids::{AccountId, AppId};
+use spoke_core::owner::Owner;
 use spoke_core::time::Timestamp;
 
 use super::SqliteStore;
@@ -13,7 +14,53 @@ pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The owner every account starts with: its own user.
+fn first_owner(account: AccountId) -> Owner {
+    let now = Timestamp::now();
+    let mut rng = rand::rng();
+    Owner {
+        id: rng.random_range(10_000_000..1_000_000_000),
+        email: format!("admin@portal{account}.spoke.example"),
+        first_name: "Spoke".into(),
+        last_name: "Admin".into(),
+        user_id: rng.random_range(1_000_000..100_000_000),
+        owner_type: "PERSON".into(),
+        teams: vec![],
+        created_at: now,
+        updated_at: now,
+        archived: false,
+    }
+}
+
+fn put_owner(conn: &rusqlite::Connection, account: AccountId, owner: &Owner) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO owners (account_id, id, definition) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![account.0, owner.id, serde_json::to_string(owner)?])?;
+    Ok(())
+}
+
 impl SqliteStore {
+    pub(crate) async fn owners_impl(&self, account: AccountId) -> StoreResult<Vec<Owner>> {
+        self.reads.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT definition FROM owners WHERE account_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([account.0], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for json in rows {
+                out.push(serde_json::from_str(&json?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub(crate) async fn put_owner_impl(&self, account: AccountId, owner: Owner) -> StoreResult<()> {
+        self.writer
+            .run(move |ctx| put_owner(&ctx.conn, account, &owner))
+            .await
+    }
+
     pub(crate) async fn create_account_impl(&self) -> StoreResult<AccountId> {
         self.writer
             .run(|ctx| {
@@ -26,6 +73,7 @@ impl SqliteStore {
                         params![id, Timestamp::now().millis()],
                     )?;
                     if inserted == 1 {
+                        put_owner(&ctx.conn, AccountId(id), &first_owner(AccountId(id)))?;
                         return Ok(AccountId(id));
                     }
                 }

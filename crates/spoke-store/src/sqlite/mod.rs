@@ -123,6 +123,7 @@ mod store_impl {
     use async_trait::async_trait;
     use spoke_core::ids::{AccountId, AppId, ObjectId};
     use spoke_core::object_type::ObjectTypeDef;
+    use spoke_core::owner::Owner;
     use spoke_core::pipeline::{Pipeline, PipelineAudit};
     use spoke_core::property::{PropertyDefinition, PropertyGroup};
     use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
@@ -145,6 +146,12 @@ mod store_impl {
         }
         async fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>> {
             self.authenticate_impl(token).await
+        }
+        async fn owners(&self, account: AccountId) -> StoreResult<Vec<Owner>> {
+            self.owners_impl(account).await
+        }
+        async fn put_owner(&self, account: AccountId, owner: Owner) -> StoreResult<()> {
+            self.put_owner_impl(account, owner).await
         }
         async fn property_definitions(
             &self,
