@@ -97,6 +97,10 @@ impl Key {
 pub enum Field {
     /// The record id (`hs_object_id`).
     Id,
+    /// The create date (`createdate` / `hs_createdate`), kept by the store as a column.
+    CreatedAt,
+    /// The last-modified date (`lastmodifieddate` / `hs_lastmodifieddate`), likewise.
+    UpdatedAt,
     /// A single-valued property's search key.
     Key(String),
     /// A multi-select property's search key (a JSON array of the selected options): a
@@ -357,6 +361,28 @@ fn id_key(raw: &str) -> Result<Key, SearchError> {
         .ok_or_else(|| SearchError(format!("{raw} is not a valid value for hs_object_id")))
 }
 
+/// The field a property name reads: the record's own columns for the id and the two system
+/// dates (always set, and indexed for every type), the search key otherwise.
+fn field_of(set: &PropertySet, def: &PropertyDefinition) -> Field {
+    let name = def.name.as_str();
+    if name == set.object_type.createdate_property {
+        Field::CreatedAt
+    } else if name == set.object_type.lastmodified_property {
+        Field::UpdatedAt
+    } else if def.is_multi_select() {
+        Field::MultiSelect(name.to_string())
+    } else {
+        Field::Key(name.to_string())
+    }
+}
+
+impl Field {
+    /// Whether every record has a value in this field.
+    pub fn always_set(&self) -> bool {
+        matches!(self, Field::Id | Field::CreatedAt | Field::UpdatedAt)
+    }
+}
+
 fn compile_filter(set: &PropertySet, f: &Filter) -> Result<Condition, SearchError> {
     let name = f.property_name.as_str();
     let (field, def) = if name == OBJECT_ID_PROPERTY {
@@ -367,12 +393,7 @@ fn compile_filter(set: &PropertySet, f: &Filter) -> Result<Condition, SearchErro
                 "There was a problem with the request: Unable to find a property with name {name}"
             ))
         })?;
-        let field = if def.is_multi_select() {
-            Field::MultiSelect(name.into())
-        } else {
-            Field::Key(name.into())
-        };
-        (field, Some(def))
+        (field_of(set, def), Some(def))
     };
     let key_of = |raw: &str, exact_case: bool| match def {
         Some(d) => filter_key(d, raw, exact_case),
@@ -472,11 +493,7 @@ fn compile_sort(set: &PropertySet, raw: &Value) -> Result<Option<Sort>, SearchEr
                 "There was a problem with the request: Unable to find a property with name {name}"
             ))
         })?;
-        if def.is_multi_select() {
-            Field::MultiSelect(name)
-        } else {
-            Field::Key(name)
-        }
+        field_of(set, def)
     };
     Ok(Some(Sort { field, direction }))
 }

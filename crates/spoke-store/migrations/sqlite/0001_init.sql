@@ -51,6 +51,9 @@ CREATE TABLE objects (
     created_source_id   TEXT
 );
 CREATE INDEX objects_by_type ON objects (account_id, object_type, id);
+-- Search on the create and last-modified dates (every type has them) reads these columns.
+CREATE INDEX objects_by_created ON objects (account_id, object_type, created_at);
+CREATE INDEX objects_by_updated ON objects (account_id, object_type, updated_at);
 
 -- Every value a property has had; `version` is the record's write counter at that write.
 -- Values set when the record was created get no rows (creating a record writes one row, not one

@@ -79,7 +79,7 @@ fn configure(conn: &Connection) -> StoreResult<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -262144;
          PRAGMA temp_store = MEMORY;",
     )?;
     Ok(())

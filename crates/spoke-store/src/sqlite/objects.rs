@@ -11,7 +11,7 @@ use spoke_core::search::{search_key, search_keys, searchable_text};
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
-use super::search::{ensure_builtin_indexes, key_value, unique_lookup_sql};
+use super::search::{ensure_builtin_indexes, key_value, scope_token, unique_lookup_sql};
 use super::writer::WriteCtx;
 use super::SqliteStore;
 use crate::{BatchMode, StoreError, StoreResult};
@@ -164,6 +164,7 @@ enum TextWrite {
 /// Maintains a record's searchable text and returns its search keys (the `search` column).
 fn write_search(
     ctx: &WriteCtx,
+    account: AccountId,
     set: &PropertySet,
     id: ObjectId,
     properties: &BTreeMap<String, String>,
@@ -177,6 +178,10 @@ fn write_search(
     if text != TextWrite::Keep {
         let text = searchable_text(&set.object_type.searchable_properties, properties);
         if !text.is_empty() {
+            let text = format!(
+                "{} {text}",
+                scope_token(account, &set.object_type.object_type_id.0)
+            );
             ctx.conn
                 .prepare_cached("INSERT INTO search_text (rowid, text) VALUES (?1, ?2)")?
                 .execute(params![id.0, text])?;
@@ -215,7 +220,7 @@ fn create_one(
             check_unique(ctx, account, set, name, value, id)?;
         }
     }
-    let search = write_search(ctx, set, id, &properties, TextWrite::Insert)?;
+    let search = write_search(ctx, account, set, id, &properties, TextWrite::Insert)?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO objects (id, account_id, object_type, properties, search, created_at,
@@ -289,7 +294,7 @@ fn update_one(
     } else {
         TextWrite::Keep
     };
-    let search = write_search(ctx, set, id, &record.properties, text)?;
+    let search = write_search(ctx, account, set, id, &record.properties, text)?;
     ctx.conn
         .prepare_cached(
             "UPDATE objects SET properties = ?1, search = ?2, updated_at = ?3, version = ?4
