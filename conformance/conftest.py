@@ -132,3 +132,40 @@ def marker_property(client):
         return MARKER_PROPERTY
 
     return ensure
+
+
+# --- admin commands (spoke owners …) against the server's data dir ------------------------------
+
+
+@pytest.fixture(scope="session")
+def account_id():
+    """Account id (portal id) of SPOKE_TOKEN's account, as an int."""
+    return int(_env("SPOKE_ACCOUNT_ID"))
+
+
+@pytest.fixture(scope="session")
+def account_id_2():
+    """Account id of SPOKE_TOKEN_2's account, as an int."""
+    return int(_env("SPOKE_ACCOUNT_ID_2"))
+
+
+@pytest.fixture(scope="session")
+def spoke_admin():
+    """spoke_admin("owners", "create", ...) -> stdout of `spoke <args> --data-dir <server data dir>`.
+
+    Runs the spoke binary the server was started from (SPOKE_BIN) on its data dir (SPOKE_DATA_DIR);
+    a non-zero exit fails the test.
+    """
+    import subprocess
+
+    binary, data_dir = _env("SPOKE_BIN"), _env("SPOKE_DATA_DIR")
+
+    def run(*args):
+        env = dict(os.environ, RUST_LOG="warn")
+        proc = subprocess.run(
+            [binary, *map(str, args), "--data-dir", data_dir], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert proc.returncode == 0, f"spoke {' '.join(map(str, args))} exited {proc.returncode}: {proc.stderr}"
+        return proc.stdout
+
+    return run

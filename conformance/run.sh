@@ -37,6 +37,7 @@ if [[ ! -x "$SPOKE_BIN" ]]; then
     (cd "$REPO" && cargo build -p spoke-server) || die "cargo build failed"
     [[ -x "$SPOKE_BIN" ]] || die "no executable at $SPOKE_BIN after the build"
 fi
+SPOKE_BIN="$(cd "$(dirname "$SPOKE_BIN")" && pwd)/$(basename "$SPOKE_BIN")"   # absolute, for the tests
 
 # --- server ----------------------------------------------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/spoke-conformance.XXXXXX")"
@@ -83,8 +84,16 @@ log "spoke at $URL (pid $SERVER_PID)"
 acct_out="$("$SPOKE_BIN" accounts create --data-dir "$TMP/data")" || die "spoke accounts create failed"
 TOKEN2="$(awk '$1 == "token" {print $2; exit}' <<<"$acct_out")"
 [[ -n "$TOKEN2" ]] || die "no 'token' line in the output of 'spoke accounts create': $acct_out"
+ACCOUNT_ID_2="$(awk '$1 == "account" {print $2; exit}' <<<"$acct_out")"
 
+# account of SPOKE_TOKEN, from "spoke listening on http://… (account N)"
+ACCOUNT_ID="$(grep -m1 -o '(account [0-9]*)' "$TMP/server.out" | tr -dc '0-9' || true)"
+[[ -n "$ACCOUNT_ID" ]] || ACCOUNT_ID="$("$SPOKE_BIN" accounts list --data-dir "$TMP/data" | head -n1 | tr -dc '0-9')"
+[[ -n "$ACCOUNT_ID" ]] || die "could not find the account id of the server's first account"
+
+# SPOKE_DATA_DIR / SPOKE_BIN / SPOKE_ACCOUNT_ID let tests run admin commands (spoke owners …)
 export SPOKE_URL="$URL" SPOKE_TOKEN="$TOKEN" SPOKE_TOKEN_2="$TOKEN2"
+export SPOKE_DATA_DIR="$TMP/data" SPOKE_BIN SPOKE_ACCOUNT_ID="$ACCOUNT_ID" SPOKE_ACCOUNT_ID_2="$ACCOUNT_ID_2"
 
 # --- tests -----------------------------------------------------------------------------------
 set +e

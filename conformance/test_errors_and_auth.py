@@ -172,10 +172,9 @@ def test_wrong_method_405_json(raw):
     "method, path, body",
     [
         ("POST", "/crm/v3/objects/contacts/merge", {"primaryObjectId": "1", "objectIdToMerge": "2"}),
-        ("GET", "/crm-object-schemas/v3/schemas", None),
         ("GET", "/crm/v4/objects/contacts/1/associations/companies", None),
         ("GET", "/webhooks/v3/123/settings", None),
-        ("GET", "/crm-object-schemas/v3/schemas", None),
+        ("GET", "/crm/v4/associations/contacts/companies/labels", None),
     ],
 )
 def test_unimplemented_operations_501(raw, method, path, body):
@@ -185,10 +184,12 @@ def test_unimplemented_operations_501(raw, method, path, body):
 
 
 def test_unimplemented_operation_through_sdk(client):
-    from hubspot.crm.schemas import ApiException as SchemasApiException
+    from hubspot.crm.associations.v4 import ApiException as AssociationsApiException
 
-    with pytest.raises(SchemasApiException) as info:
-        client.crm.schemas.core_api.get_all()
+    with pytest.raises(AssociationsApiException) as info:
+        client.crm.associations.v4.basic_api.get_page(
+            object_type="contacts", object_id="1", to_object_type="companies"
+        )
     assert info.value.status == 501
 
 

@@ -14,6 +14,7 @@ pub mod owner;
 pub mod pipeline;
 pub mod property;
 pub mod record;
+pub mod schema;
 pub mod search;
 pub mod time;
 pub mod value;

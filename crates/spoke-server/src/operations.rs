@@ -7,7 +7,9 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use crate::api::{objects, objects_batch, owners, pipelines, properties, property_groups, search};
+use crate::api::{
+    objects, objects_batch, owners, pipelines, properties, property_groups, schemas, search,
+};
 use crate::auth;
 use crate::error::{ApiError, Category};
 use crate::state::AppState;
@@ -177,36 +179,33 @@ pub fn table() -> Vec<Operation> {
     t.done(M::PATCH, prop.clone(), "update", properties::update);
     t.done(M::DELETE, prop, "archive", properties::archive);
 
-    // Schemas v3 (schemas-v3.json).
-    let schemas = "/crm-object-schemas/v3/schemas";
-    t.todo(M::GET, schemas, "schemasGetAll");
-    t.todo(M::POST, schemas, "schemasCreate");
-    t.todo(M::POST, format!("{schemas}/batch/read"), "schemasBatchRead");
-    t.todo(
-        M::GET,
-        format!("{schemas}/{{objectType}}"),
-        "schemasGetById",
-    );
-    t.todo(
-        M::PATCH,
-        format!("{schemas}/{{objectType}}"),
-        "schemasUpdate",
-    );
-    t.todo(
-        M::DELETE,
-        format!("{schemas}/{{objectType}}"),
-        "schemasArchive",
-    );
-    t.todo(
-        M::POST,
-        format!("{schemas}/{{objectType}}/associations"),
-        "createAssociation",
-    );
-    t.todo(
-        M::DELETE,
-        format!("{schemas}/{{objectType}}/associations/{{associationIdentifier}}"),
-        "archiveAssociation",
-    );
+    // Schemas v3 (schemas-v3.json); `/crm/v3/schemas` is an older alias seen in client traffic.
+    for base in ["/crm-object-schemas/v3/schemas", "/crm/v3/schemas"] {
+        let one = format!("{base}/{{objectType}}");
+        t.done(M::GET, base, "schemasGetAll", schemas::get_all);
+        t.done(M::POST, base, "schemasCreate", schemas::create);
+        t.done(
+            M::POST,
+            format!("{base}/batch/read"),
+            "schemasBatchRead",
+            schemas::batch_read,
+        );
+        t.done(M::GET, one.clone(), "schemasGetById", schemas::get_by_id);
+        t.done(M::PATCH, one.clone(), "schemasUpdate", schemas::update);
+        t.done(M::DELETE, one.clone(), "schemasArchive", schemas::archive);
+        t.done(
+            M::POST,
+            format!("{one}/associations"),
+            "createAssociation",
+            schemas::create_association,
+        );
+        t.done(
+            M::DELETE,
+            format!("{one}/associations/{{associationIdentifier}}"),
+            "archiveAssociation",
+            schemas::archive_association,
+        );
+    }
 
     // Associations v4 records (associations-v4.json).
     let v4 = "/crm/v4/associations/{fromObjectType}/{toObjectType}";

@@ -5,10 +5,14 @@ use std::sync::{Arc, RwLock};
 
 use spoke_core::ids::{AccountId, ObjectTypeId};
 use spoke_core::object_type::{ObjectTypeDef, Registry};
+use spoke_core::schema::ObjectSchemaDef;
 use spoke_core::value::PropertySet;
 use spoke_store::{Principal, Store};
 
 use crate::error::{ApiError, ApiResult};
+
+/// An account's custom object schemas, each with the object type it defines.
+pub type Schemas = Vec<(ObjectSchemaDef, Arc<ObjectTypeDef>)>;
 
 type DefinitionCache = RwLock<HashMap<(AccountId, ObjectTypeId), Arc<PropertySet>>>;
 
@@ -21,6 +25,8 @@ pub struct AppState {
     /// Property definitions per (account, object type), rebuilt after this process changes them.
     /// (With several processes on one database, issue 5's backend must invalidate across nodes.)
     definitions: Arc<DefinitionCache>,
+    /// Custom object types per account, with the object type each defines.
+    schemas: Arc<RwLock<HashMap<AccountId, Arc<Schemas>>>>,
     /// Token → principal. Tokens are never revoked today, so entries never go stale.
     tokens: Arc<RwLock<HashMap<String, Principal>>>,
 }
@@ -32,15 +38,71 @@ impl AppState {
             registry: Registry::standard(),
             search_cap: Some(spoke_core::search::RESULT_CAP),
             definitions: Default::default(),
+            schemas: Default::default(),
             tokens: Default::default(),
         }
     }
 
-    /// Resolves `{objectType}` of a path. Unknown → HubSpot's 400.
-    pub fn object_type(&self, raw: &str) -> ApiResult<Arc<ObjectTypeDef>> {
+    /// Resolves `{objectType}` of a path: a standard type by plural or singular name or `0-x`,
+    /// or one of the account's custom objects by `2-<n>`, `p<portalId>_<name>` or its bare name
+    /// (unconfirmed in HubSpot). A custom object's bare name wins over a standard type's (so a
+    /// custom "projects" is reachable as `projects`; the standard one stays reachable as `0-970`).
+    /// Unknown → HubSpot's 400.
+    pub async fn object_type(
+        &self,
+        account: AccountId,
+        raw: &str,
+    ) -> ApiResult<Arc<ObjectTypeDef>> {
+        let lower = raw.to_ascii_lowercase();
+        let schemas = self.schemas(account).await?;
+        let custom = schemas.iter().filter(|(s, _)| !s.archived).find(|(s, _)| {
+            lower == s.object_type_id()
+                || lower == s.fully_qualified_name(account).to_ascii_lowercase()
+                || lower == s.name.to_ascii_lowercase()
+        });
+        if let Some((_, def)) = custom {
+            return Ok(Arc::clone(def));
+        }
         self.registry
             .resolve(raw)
             .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {raw}")))
+    }
+
+    /// The account's custom object schemas, archived included.
+    pub async fn schemas(&self, account: AccountId) -> ApiResult<Arc<Schemas>> {
+        if let Some(s) = self
+            .schemas
+            .read()
+            .ok()
+            .and_then(|m| m.get(&account).cloned())
+        {
+            return Ok(s);
+        }
+        let stored = self.store.object_schemas(account).await?;
+        let schemas: Arc<Schemas> = Arc::new(
+            stored
+                .into_iter()
+                .map(|s| {
+                    let def = Arc::new(s.to_type_def());
+                    (s, def)
+                })
+                .collect(),
+        );
+        if let Ok(mut m) = self.schemas.write() {
+            m.insert(account, Arc::clone(&schemas));
+        }
+        Ok(schemas)
+    }
+
+    /// Drops the cached schemas (and every cached definition set) of an account after a
+    /// schema write.
+    pub fn forget_schemas(&self, account: AccountId) {
+        if let Ok(mut m) = self.schemas.write() {
+            m.remove(&account);
+        }
+        if let Ok(mut m) = self.definitions.write() {
+            m.retain(|(a, _), _| *a != account);
+        }
     }
 
     /// The live property definitions of one object type in one account, with its pipelines

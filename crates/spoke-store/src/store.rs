@@ -8,6 +8,7 @@ use spoke_core::owner::Owner;
 use spoke_core::pipeline::{Pipeline, PipelineAudit};
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
+use spoke_core::schema::ObjectSchemaDef;
 use spoke_core::search::SearchQuery;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
@@ -98,6 +99,32 @@ pub trait Store: Send + Sync + 'static {
         object_type: &ObjectTypeDef,
         group: PropertyGroup,
     ) -> StoreResult<()>;
+
+    // --- custom object schemas ------------------------------------------------------------
+
+    /// The account's custom object schemas, archived included, in id order.
+    async fn object_schemas(&self, account: AccountId) -> StoreResult<Vec<ObjectSchemaDef>>;
+
+    /// Creates a schema under a fresh id (the given one is ignored) with its property
+    /// definitions, its default group and their search indexes, in one transaction. A name the
+    /// account already uses (until purged) fails with `AlreadyExists`.
+    async fn create_object_schema(
+        &self,
+        account: AccountId,
+        schema: ObjectSchemaDef,
+        group: PropertyGroup,
+        properties: Vec<PropertyDefinition>,
+    ) -> StoreResult<ObjectSchemaDef>;
+
+    /// Replaces a schema's stored definition (updates, archive, association definitions).
+    async fn put_object_schema(
+        &self,
+        account: AccountId,
+        schema: ObjectSchemaDef,
+    ) -> StoreResult<()>;
+
+    /// Deletes a schema for good with its property definitions and groups, freeing its name.
+    async fn purge_object_schema(&self, account: AccountId, id: i64) -> StoreResult<()>;
 
     // --- pipelines -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ pub mod owners;
 pub mod pipelines;
 pub mod properties;
 pub mod property_groups;
+pub mod schemas;
 pub mod search;
 
 use axum::extract::{FromRequestParts, Path};

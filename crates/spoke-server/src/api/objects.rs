@@ -37,7 +37,7 @@ pub async fn create(
     PathParams(object_type): PathParams<String>,
     JsonBody(input): JsonBody<SimplePublicObjectInputForCreate>,
 ) -> ApiResult<Reply<SimplePublicObject>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     if !input.associations.is_empty() {
         // Inline associations arrive with the Associations API (issue 4); accepting and dropping
         // them would lose data silently.
@@ -80,7 +80,7 @@ pub async fn get_by_id(
     PathParams((object_type, raw_id)): PathParams<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Reply<SimplePublicObject>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let archived = query.bool("archived", false)?;
     let id = resolve_id(&state, p.account, &set, &raw_id, query.get("idProperty")).await?;
@@ -108,7 +108,7 @@ pub async fn update(
     query: QueryParams,
     JsonBody(input): JsonBody<SimplePublicObjectInput>,
 ) -> ApiResult<Reply<SimplePublicObject>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let id = resolve_id(&state, p.account, &set, &raw_id, query.get("idProperty")).await?;
     let writes = set
@@ -142,7 +142,7 @@ pub async fn archive(
     Caller(p): Caller,
     PathParams((object_type, raw_id)): PathParams<(String, String)>,
 ) -> ApiResult<Response> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let id = ObjectId::parse(&raw_id).ok_or_else(|| not_found(&raw_id))?;
     state
         .store
@@ -383,7 +383,7 @@ pub async fn get_page(
     uri: Uri,
     query: QueryParams,
 ) -> ApiResult<Reply<CollectionResponseWithPaging<SimplePublicObject>>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let archived = query.bool("archived", false)?;
     let selection = Selection::new(

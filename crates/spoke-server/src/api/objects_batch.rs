@@ -132,7 +132,7 @@ pub async fn read(
     JsonBody(input): JsonBody<BatchReadInputSimplePublicObjectId>,
 ) -> ApiResult<Reply<BatchResponse<SimplePublicObject>>> {
     let started = Timestamp::now();
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let max = if input.properties_with_history.is_empty() {
         MAX_INPUTS
     } else {
@@ -187,7 +187,7 @@ pub async fn create(
     JsonBody(input): JsonBody<BatchInputSimplePublicObjectBatchInputForCreate>,
 ) -> ApiResult<Reply<BatchResponse<SimplePublicObject>>> {
     let started = Timestamp::now();
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_size(input.inputs.len(), MAX_INPUTS)?;
     if input.inputs.iter().any(|i| !i.associations.is_empty()) {
         return Err(ApiError::new(
@@ -265,7 +265,7 @@ pub async fn update(
     JsonBody(input): JsonBody<BatchInputSimplePublicObjectBatchInput>,
 ) -> ApiResult<Reply<BatchResponse<SimplePublicObject>>> {
     let started = Timestamp::now();
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_size(input.inputs.len(), MAX_INPUTS)?;
     refuse_duplicates(
         &input
@@ -381,7 +381,7 @@ pub async fn upsert(
     JsonBody(input): JsonBody<BatchInputSimplePublicObjectBatchInputUpsert>,
 ) -> ApiResult<Reply<BatchResponse<SimplePublicUpsertObject>>> {
     let started = Timestamp::now();
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_size(input.inputs.len(), MAX_INPUTS)?;
     let set = state.properties(p.account, &ot).await?;
     let Some(id_property) = input
@@ -510,7 +510,7 @@ pub async fn archive(
     PathParams(object_type): PathParams<String>,
     JsonBody(input): JsonBody<BatchInputSimplePublicObjectId>,
 ) -> ApiResult<Response> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_size(input.inputs.len(), MAX_INPUTS)?;
     let ids: Vec<ObjectId> = input
         .inputs

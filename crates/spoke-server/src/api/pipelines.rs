@@ -35,7 +35,7 @@ async fn context(
     p: &Principal,
     object_type: &str,
 ) -> ApiResult<(Arc<ObjectTypeDef>, Arc<PropertySet>)> {
-    let ot = state.object_type(object_type)?;
+    let ot = state.object_type(p.account, object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     Ok((ot, set))
 }
@@ -643,6 +643,13 @@ pub async fn stages_update(
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
+            // `isClosed` is derived from the probability or ticket state: a patch of those
+            // derives it again unless it sets it too.
+            let rederive = (meta.contains_key("probability") || meta.contains_key("ticketState"))
+                && !meta.contains_key("isClosed");
+            if rederive {
+                merged.remove("isClosed");
+            }
             merged.extend(meta);
             s.metadata = metadata(ot, merged)?;
         }

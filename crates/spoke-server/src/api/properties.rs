@@ -36,7 +36,7 @@ pub async fn get_all(
     PathParams(object_type): PathParams<String>,
     query: QueryParams,
 ) -> ApiResult<Reply<CollectionResponse<Property>>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let sensitivity = query
         .get("dataSensitivity")
@@ -64,7 +64,7 @@ pub async fn get_by_name(
     PathParams((object_type, name)): PathParams<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Reply<Property>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let def = if query.bool("archived", false)? {
         set.get_archived(&name)
@@ -82,7 +82,7 @@ pub async fn create(
     PathParams(object_type): PathParams<String>,
     JsonBody(input): JsonBody<PropertyCreate>,
 ) -> ApiResult<Reply<Property>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let def = definition_from_create(&set, input, set.unique_count())?;
     state
@@ -104,7 +104,7 @@ pub async fn update(
     PathParams((object_type, name)): PathParams<(String, String)>,
     JsonBody(input): JsonBody<PropertyUpdate>,
 ) -> ApiResult<Reply<Property>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let current = set.get(&name).ok_or_else(|| property_not_found(&name))?;
     let def = apply_update(&set, current, input)?;
@@ -122,7 +122,7 @@ pub async fn archive(
     Caller(p): Caller,
     PathParams((object_type, name)): PathParams<(String, String)>,
 ) -> ApiResult<Response> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let current = set.get(&name).ok_or_else(|| property_not_found(&name))?;
     let def = archived_copy(current)?;
@@ -142,7 +142,7 @@ pub async fn batch_read(
     JsonBody(input): JsonBody<BatchReadInputPropertyName>,
 ) -> ApiResult<Reply<BatchResponse<Property>>> {
     let started = Timestamp::now();
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_batch_size(input.inputs.len())?;
     let set = state.properties(p.account, &ot).await?;
     let mut results = Vec::new();
@@ -192,7 +192,7 @@ pub async fn batch_create(
     JsonBody(input): JsonBody<BatchInputPropertyCreate>,
 ) -> ApiResult<Reply<BatchResponse<Property>>> {
     let started = Timestamp::now();
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_batch_size(input.inputs.len())?;
     let set = state.properties(p.account, &ot).await?;
     let mut defs: Vec<PropertyDefinition> = Vec::new();
@@ -238,7 +238,7 @@ pub async fn batch_archive(
     PathParams(object_type): PathParams<String>,
     JsonBody(input): JsonBody<BatchInputPropertyName>,
 ) -> ApiResult<Response> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     check_batch_size(input.inputs.len())?;
     let set = state.properties(p.account, &ot).await?;
     let mut defs = Vec::new();
@@ -389,7 +389,7 @@ fn options_for(
     }
 }
 
-fn definition_from_create(
+pub(crate) fn definition_from_create(
     set: &PropertySet,
     input: PropertyCreate,
     unique_so_far: usize,

@@ -21,7 +21,7 @@ pub async fn get_all(
     Caller(p): Caller,
     PathParams(object_type): PathParams<String>,
 ) -> ApiResult<Reply<CollectionResponse<PropertyGroupOut>>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let results = set
         .groups
@@ -38,7 +38,7 @@ pub async fn get_by_name(
     Caller(p): Caller,
     PathParams((object_type, name)): PathParams<(String, String)>,
 ) -> ApiResult<Reply<PropertyGroupOut>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let group = set
         .group(&name)
@@ -54,7 +54,7 @@ pub async fn create(
     PathParams(object_type): PathParams<String>,
     JsonBody(input): JsonBody<PropertyGroupCreate>,
 ) -> ApiResult<Reply<PropertyGroupOut>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     if !is_valid_internal_name(&input.name) {
         return Err(ApiError::validation(format!(
@@ -94,7 +94,7 @@ pub async fn update(
     PathParams((object_type, name)): PathParams<(String, String)>,
     JsonBody(input): JsonBody<PropertyGroupUpdate>,
 ) -> ApiResult<Reply<PropertyGroupOut>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let mut group = set
         .group(&name)
@@ -125,7 +125,7 @@ pub async fn archive(
     Caller(p): Caller,
     PathParams((object_type, name)): PathParams<(String, String)>,
 ) -> ApiResult<Response> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let mut group = set
         .group(&name)

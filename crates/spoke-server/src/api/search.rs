@@ -20,7 +20,7 @@ pub async fn do_search(
     PathParams(object_type): PathParams<String>,
     JsonBody(request): JsonBody<PublicObjectSearchRequest>,
 ) -> ApiResult<Reply<CollectionResponseWithTotal<SimplePublicObject>>> {
-    let ot = state.object_type(&object_type)?;
+    let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
     let query = compile(&set, &request, state.search_cap).map_err(|e| ApiError::validation(e.0))?;
     // Search results carry the requested (or default) properties plus the system ones, never

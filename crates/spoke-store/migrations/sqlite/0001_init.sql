@@ -112,3 +112,14 @@ CREATE TABLE owners (
     definition  TEXT NOT NULL,
     PRIMARY KEY (account_id, id)
 ) WITHOUT ROWID;
+
+-- Custom object types (JSON of spoke_core::schema::ObjectSchemaDef); `id` is the <n> of the
+-- objectTypeId 2-<n>. Their properties live in property_definitions under object_type '2-<n>'.
+CREATE TABLE object_schemas (
+    account_id  INTEGER NOT NULL,
+    id          INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX object_schemas_by_name ON object_schemas (account_id, name COLLATE NOCASE);

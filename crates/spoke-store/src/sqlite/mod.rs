@@ -7,6 +7,7 @@ mod objects;
 mod pipelines;
 mod properties;
 mod read_pool;
+mod schemas;
 mod search;
 mod writer;
 
@@ -127,6 +128,7 @@ mod store_impl {
     use spoke_core::pipeline::{Pipeline, PipelineAudit};
     use spoke_core::property::{PropertyDefinition, PropertyGroup};
     use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
+    use spoke_core::schema::ObjectSchemaDef;
     use spoke_core::search::SearchQuery;
     use spoke_core::value::{PropertySet, PropertyWrites};
 
@@ -276,6 +278,29 @@ mod store_impl {
             properties: &[String],
         ) -> StoreResult<BTreeMap<String, Vec<HistoryEntry>>> {
             self.property_history_impl(account, id, properties).await
+        }
+        async fn object_schemas(&self, account: AccountId) -> StoreResult<Vec<ObjectSchemaDef>> {
+            self.object_schemas_impl(account).await
+        }
+        async fn create_object_schema(
+            &self,
+            account: AccountId,
+            schema: ObjectSchemaDef,
+            group: PropertyGroup,
+            properties: Vec<PropertyDefinition>,
+        ) -> StoreResult<ObjectSchemaDef> {
+            self.create_object_schema_impl(account, schema, group, properties)
+                .await
+        }
+        async fn put_object_schema(
+            &self,
+            account: AccountId,
+            schema: ObjectSchemaDef,
+        ) -> StoreResult<()> {
+            self.put_object_schema_impl(account, schema).await
+        }
+        async fn purge_object_schema(&self, account: AccountId, id: i64) -> StoreResult<()> {
+            self.purge_object_schema_impl(account, id).await
         }
         async fn pipelines(
             &self,
