@@ -172,9 +172,9 @@ def test_wrong_method_405_json(raw):
     "method, path, body",
     [
         ("POST", "/crm/v3/objects/contacts/merge", {"primaryObjectId": "1", "objectIdToMerge": "2"}),
-        ("GET", "/crm/v4/objects/contacts/1/associations/companies", None),
+        ("GET", "/crm/v4/associations/definitions/configurations/all", None),
         ("GET", "/webhooks/v3/123/settings", None),
-        ("GET", "/crm/v4/associations/contacts/companies/labels", None),
+        ("GET", "/crm/v4/associations/definitions/configurations/contacts/companies", None),
     ],
 )
 def test_unimplemented_operations_501(raw, method, path, body):
@@ -184,11 +184,12 @@ def test_unimplemented_operations_501(raw, method, path, body):
 
 
 def test_unimplemented_operation_through_sdk(client):
-    from hubspot.crm.associations.v4 import ApiException as AssociationsApiException
+    from hubspot.crm.contacts import ApiException as ContactsApiException
+    from hubspot.crm.contacts import PublicMergeInput
 
-    with pytest.raises(AssociationsApiException) as info:
-        client.crm.associations.v4.basic_api.get_page(
-            object_type="contacts", object_id="1", to_object_type="companies"
+    with pytest.raises(ContactsApiException) as info:
+        client.crm.contacts.basic_api.merge(
+            public_merge_input=PublicMergeInput(primary_object_id="1", object_id_to_merge="2")
         )
     assert info.value.status == 501
 

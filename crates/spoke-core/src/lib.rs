@@ -8,6 +8,7 @@
 //! - [`record`]: a stored CRM record and its property history.
 //! - [`wire`]: the JSON shapes of the HubSpot API (spec schema names, camelCase).
 
+pub mod association;
 pub mod ids;
 pub mod object_type;
 pub mod owner;

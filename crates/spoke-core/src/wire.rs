@@ -31,6 +31,9 @@ pub struct SimplePublicObject {
     /// Echoed on batch results for the input that carried it (reference/objects.md §3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_write_trace_id: Option<String>,
+    /// The v3 read's `?associations=` (absent when none was asked for or found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub associations: Option<BTreeMap<String, crate::association::CollectionResponseAssociatedId>>,
 }
 
 /// `SimplePublicUpsertObject`: a record plus whether the upsert created it.

@@ -8,7 +8,8 @@ use axum::response::Response;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use crate::api::{
-    objects, objects_batch, owners, pipelines, properties, property_groups, schemas, search,
+    associations, objects, objects_batch, owners, pipelines, properties, property_groups, schemas,
+    search,
 };
 use crate::auth;
 use crate::error::{ApiError, Category};
@@ -214,35 +215,60 @@ pub fn table() -> Vec<Operation> {
         "/crm/v4/associations/usage/high-usage-report/{userId}",
         "highUsageReport",
     );
-    for (path, name) in [
-        ("batch/archive", "associationsBatchArchive"),
-        ("batch/associate/default", "associationsBatchCreateDefault"),
-        ("batch/create", "associationsBatchCreate"),
-        ("batch/labels/archive", "associationsBatchArchiveLabels"),
-        ("batch/read", "associationsBatchRead"),
-    ] {
-        t.todo(M::POST, format!("{v4}/{path}"), name);
-    }
+    t.done(
+        M::POST,
+        format!("{v4}/batch/archive"),
+        "associationsBatchArchive",
+        associations::batch_archive,
+    );
+    t.done(
+        M::POST,
+        format!("{v4}/batch/associate/default"),
+        "associationsBatchCreateDefault",
+        associations::batch_create_default,
+    );
+    t.done(
+        M::POST,
+        format!("{v4}/batch/create"),
+        "associationsBatchCreate",
+        associations::batch_create,
+    );
+    t.done(
+        M::POST,
+        format!("{v4}/batch/labels/archive"),
+        "associationsBatchArchiveLabels",
+        associations::batch_archive_labels,
+    );
+    t.done(
+        M::POST,
+        format!("{v4}/batch/read"),
+        "associationsBatchRead",
+        associations::batch_read,
+    );
     let rec = "/crm/v4/objects/{objectType}/{objectId}/associations";
-    t.todo(
+    t.done(
         M::PUT,
         "/crm/v4/objects/{objectType}/{objectId}/associations/default/{toObjectType}/{toObjectId}",
         "associationsCreateDefault",
+        associations::create_default,
     );
-    t.todo(
+    t.done(
         M::GET,
         format!("{rec}/{{toObjectType}}"),
         "associationsGetPage",
+        associations::get_page,
     );
-    t.todo(
+    t.done(
         M::PUT,
         format!("{rec}/{{toObjectType}}/{{toObjectId}}"),
         "associationsCreate",
+        associations::create,
     );
-    t.todo(
+    t.done(
         M::DELETE,
         format!("{rec}/{{toObjectType}}/{{toObjectId}}"),
         "associationsArchive",
+        associations::archive,
     );
 
     // Association labels and limits (associations-schema-v4.json): the spec spells these
@@ -272,13 +298,29 @@ pub fn table() -> Vec<Operation> {
             "definitionConfigurationsBatchUpdate",
         );
         let labels = format!("{base}/{{fromObjectType}}/{{toObjectType}}/labels");
-        t.todo(M::GET, labels.clone(), "labelsGetAll");
-        t.todo(M::PUT, labels.clone(), "labelsUpdate");
-        t.todo(M::POST, labels.clone(), "labelsCreate");
-        t.todo(
+        t.done(
+            M::GET,
+            labels.clone(),
+            "labelsGetAll",
+            associations::labels_get_all,
+        );
+        t.done(
+            M::PUT,
+            labels.clone(),
+            "labelsUpdate",
+            associations::labels_update,
+        );
+        t.done(
+            M::POST,
+            labels.clone(),
+            "labelsCreate",
+            associations::labels_create,
+        );
+        t.done(
             M::DELETE,
             format!("{labels}/{{associationTypeId}}"),
             "labelsArchive",
+            associations::labels_archive,
         );
     }
 

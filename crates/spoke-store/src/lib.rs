@@ -10,4 +10,4 @@ mod store;
 
 pub use error::{StoreError, StoreResult};
 pub use sqlite::{Durability, SqliteStore};
-pub use store::{BatchMode, Principal, Store};
+pub use store::{AssociationLabel, AssociationLink, BatchMode, NewObject, Principal, Store};

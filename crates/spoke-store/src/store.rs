@@ -23,6 +23,37 @@ pub enum BatchMode {
     PerInput,
 }
 
+/// One association type between two records; the store writes it in both directions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssociationLink {
+    pub from_type: String,
+    pub from_id: ObjectId,
+    pub to_type: String,
+    pub to_id: ObjectId,
+    pub type_id: i64,
+    pub category: String,
+    pub inverse_type_id: i64,
+}
+
+/// A record to create, with the associations to create with it (their `from_id` is filled in
+/// with the new record's id).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewObject {
+    pub writes: PropertyWrites,
+    pub associations: Vec<AssociationLink>,
+}
+
+/// An account's association label in one direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssociationLabel {
+    pub from_type: String,
+    pub to_type: String,
+    pub type_id: i64,
+    pub name: String,
+    pub label: String,
+    pub inverse_type_id: i64,
+}
+
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
@@ -155,10 +186,59 @@ pub trait Store: Send + Sync + 'static {
         stage_id: Option<&str>,
     ) -> StoreResult<Vec<PipelineAudit>>;
 
+    // --- associations ----------------------------------------------------------------------
+
+    /// Writes association types (each in both directions), in one transaction. With
+    /// `replace_pairs`, every type already between each named pair is removed first.
+    async fn put_associations(
+        &self,
+        account: AccountId,
+        links: Vec<AssociationLink>,
+        replace_pairs: bool,
+    ) -> StoreResult<()>;
+
+    /// Removes associations between record pairs, in both directions: every type, or only the
+    /// given `(type, inverse type)`s.
+    async fn remove_associations(
+        &self,
+        account: AccountId,
+        pairs: Vec<(ObjectId, ObjectId)>,
+        types: Option<Vec<(i64, i64)>>,
+    ) -> StoreResult<()>;
+
+    /// A record's associations to one object type: live targets with id `>= after`, in id
+    /// order, at most `limit` targets, each with its `(type id, category)`s.
+    async fn associations_of(
+        &self,
+        account: AccountId,
+        from_id: ObjectId,
+        to_type: &str,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(ObjectId, Vec<(i64, String)>)>>;
+
+    /// The account's association labels, every pair and direction.
+    async fn association_labels(&self, account: AccountId) -> StoreResult<Vec<AssociationLabel>>;
+
+    /// Inserts or replaces labels (both directions of one label at once).
+    async fn put_association_labels(
+        &self,
+        account: AccountId,
+        labels: Vec<AssociationLabel>,
+    ) -> StoreResult<()>;
+
+    /// Deletes a label (given by one direction) with its inverse, and every association of
+    /// those types.
+    async fn delete_association_label(
+        &self,
+        account: AccountId,
+        label: AssociationLabel,
+    ) -> StoreResult<()>;
+
     // --- records -------------------------------------------------------------------------
 
-    /// Creates one record per input, in order, in one transaction. Sets the system properties
-    /// and writes the first history entries. A unique value already held by another live record
+    /// Creates one record per input, in order, in one transaction, with its associations.
+    /// Sets the system properties. A unique value already held by another live record
     /// (or repeated within the inputs) is a [`crate::StoreError::UniqueConflict`] for that input.
     /// With [`BatchMode::AllOrNothing`] the first failing input fails the whole call and nothing
     /// is created; with [`BatchMode::PerInput`] each input succeeds or fails on its own.
@@ -166,7 +246,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: AccountId,
         properties: Arc<PropertySet>,
-        inputs: Vec<PropertyWrites>,
+        inputs: Vec<NewObject>,
         mode: BatchMode,
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>>;

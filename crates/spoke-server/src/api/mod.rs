@@ -1,6 +1,7 @@
 //! One module per API family. Handlers are thin: parse, validate against the account's
 //! definitions, make one store call, render the spec's response type.
 
+pub mod associations;
 pub mod objects;
 pub mod objects_batch;
 pub mod owners;

@@ -17,11 +17,12 @@ use spoke_core::wire::{
     CollectionResponseWithPaging, ForwardPaging, NextPage, SimplePublicObject,
     SimplePublicObjectInput, SimplePublicObjectInputForCreate, ValueWithTimestamp,
 };
-use spoke_store::{BatchMode, Principal, StoreError};
+use spoke_store::{BatchMode, NewObject, Principal, StoreError};
 
+use super::associations::{inline_links, v3_associations};
 use super::PathParams;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, Category};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
 use crate::response::{created, no_content, ok, Reply};
 use crate::state::AppState;
@@ -38,14 +39,6 @@ pub async fn create(
     JsonBody(input): JsonBody<SimplePublicObjectInputForCreate>,
 ) -> ApiResult<Reply<SimplePublicObject>> {
     let ot = state.object_type(p.account, &object_type).await?;
-    if !input.associations.is_empty() {
-        // Inline associations arrive with the Associations API (issue 4); accepting and dropping
-        // them would lose data silently.
-        return Err(ApiError::new(
-            Category::NotImplemented,
-            "Spoke does not implement associations on create yet",
-        ));
-    }
     let set = state.properties(p.account, &ot).await?;
     let writes = set
         .validate(&input.properties.0, true)
@@ -53,12 +46,17 @@ pub async fn create(
     check_writes(&state, p.account, &set, None, &writes)
         .await?
         .map_err(|e| ApiError::property_values(&e, p.account.0))?;
+    // Inline associations are created in the record's transaction.
+    let associations = inline_links(&state, p.account, &ot, &input.associations).await?;
     let record = state
         .store
         .create_objects(
             p.account,
             set.clone(),
-            vec![writes],
+            vec![NewObject {
+                writes,
+                associations,
+            }],
             BatchMode::AllOrNothing,
             source(&p),
         )
@@ -96,7 +94,16 @@ pub async fn get_by_id(
         query.list("properties"),
         query.list("propertiesWithHistory"),
     );
-    Ok(ok(selection.render(&state, p.account, &record).await?))
+    let mut object = selection.render(&state, p.account, &record).await?;
+    object.associations = v3_associations(
+        &state,
+        p.account,
+        &ot,
+        record.id,
+        &query.list("associations"),
+    )
+    .await?;
+    Ok(ok(object))
 }
 
 /// PATCH /crm/v3/objects/{objectType}/{objectId} → 200 with the written properties and the
@@ -284,6 +291,7 @@ pub(crate) fn render(
         archived: record.archived(),
         archived_at: record.archived_at,
         object_write_trace_id: None,
+        associations: None,
     }
 }
 
@@ -444,9 +452,13 @@ pub async fn get_page(
         }
         _ => None,
     };
+    let associations = query.list("associations");
     let mut results = Vec::with_capacity(records.len());
     for record in &records {
-        results.push(selection.render(&state, p.account, record).await?);
+        let mut object = selection.render(&state, p.account, record).await?;
+        object.associations =
+            v3_associations(&state, p.account, &ot, record.id, &associations).await?;
+        results.push(object);
     }
     Ok(ok(CollectionResponseWithPaging { results, paging }))
 }

@@ -16,8 +16,9 @@ use spoke_core::wire::{
     BatchReadInputSimplePublicObjectId, BatchResponse, SimplePublicObject,
     SimplePublicUpsertObject, StandardError,
 };
-use spoke_store::{BatchMode, StoreError};
+use spoke_store::{BatchMode, NewObject, StoreError};
 
+use super::associations::inline_links;
 use super::objects::{check_writes, render, resolve_id, source, write_error, Selection};
 use super::PathParams;
 use crate::auth::Caller;
@@ -189,25 +190,37 @@ pub async fn create(
     let started = Timestamp::now();
     let ot = state.object_type(p.account, &object_type).await?;
     check_size(input.inputs.len(), MAX_INPUTS)?;
-    if input.inputs.iter().any(|i| !i.associations.is_empty()) {
-        return Err(ApiError::new(
-            Category::NotImplemented,
-            "Spoke does not implement associations on create yet",
-        ));
-    }
     let set = state.properties(p.account, &ot).await?;
     let per_input = !input.inputs.is_empty()
         && input
             .inputs
             .iter()
             .all(|i| i.object_write_trace_id.is_some());
-    let mut valid: Vec<(PropertyWrites, Option<String>)> = Vec::new();
+    let mut valid: Vec<(NewObject, Option<String>)> = Vec::new();
     let mut errors = Vec::new();
     for item in input.inputs {
         let checked = match set.validate(&item.properties.0, true) {
             Ok(w) => check_writes(&state, p.account, &set, None, &w)
                 .await?
                 .map(|()| w),
+            Err(e) => Err(e),
+        };
+        // Inline associations: an invalid one fails its input like an invalid value does.
+        let checked = match checked {
+            Ok(writes) => match inline_links(&state, p.account, &ot, &item.associations).await {
+                Ok(associations) => Ok(NewObject {
+                    writes,
+                    associations,
+                }),
+                Err(e) if per_input => {
+                    errors.push(standard_error(
+                        e,
+                        trace_context(&item.object_write_trace_id),
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
             Err(e) => Err(e),
         };
         match checked {

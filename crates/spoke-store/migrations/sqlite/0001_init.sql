@@ -123,3 +123,29 @@ CREATE TABLE object_schemas (
     PRIMARY KEY (account_id, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX object_schemas_by_name ON object_schemas (account_id, name COLLATE NOCASE);
+
+-- Associations between records, one row per type and direction (A->B with a type, B->A with
+-- its inverse), so both ends read them with one index range. Rows stay while a record is
+-- archived (reads hide them) and show again when it is restored.
+CREATE TABLE associations (
+    account_id  INTEGER NOT NULL,
+    from_id     INTEGER NOT NULL,
+    to_type     TEXT NOT NULL,
+    to_id       INTEGER NOT NULL,
+    type_id     INTEGER NOT NULL,
+    from_type   TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    PRIMARY KEY (account_id, from_id, to_type, to_id, type_id)
+) WITHOUT ROWID;
+
+-- An account's association labels, one row per direction.
+CREATE TABLE association_labels (
+    account_id      INTEGER NOT NULL,
+    from_type       TEXT NOT NULL,
+    to_type         TEXT NOT NULL,
+    type_id         INTEGER NOT NULL,
+    name            TEXT NOT NULL,
+    label           TEXT NOT NULL,
+    inverse_type_id INTEGER NOT NULL,
+    PRIMARY KEY (account_id, from_type, to_type, type_id)
+) WITHOUT ROWID;

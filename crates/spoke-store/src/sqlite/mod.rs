@@ -2,6 +2,7 @@
 //! ([`writer`]), and a pool of read connections that never wait for the writer.
 
 mod accounts;
+mod associations;
 mod checkpoint;
 mod objects;
 mod pipelines;
@@ -133,7 +134,9 @@ mod store_impl {
     use spoke_core::value::{PropertySet, PropertyWrites};
 
     use super::SqliteStore;
-    use crate::{BatchMode, Principal, Store, StoreResult};
+    use crate::{
+        AssociationLabel, AssociationLink, BatchMode, NewObject, Principal, Store, StoreResult,
+    };
 
     #[async_trait]
     impl Store for SqliteStore {
@@ -202,7 +205,7 @@ mod store_impl {
             &self,
             account: AccountId,
             properties: Arc<PropertySet>,
-            inputs: Vec<PropertyWrites>,
+            inputs: Vec<NewObject>,
             mode: BatchMode,
             source: WriteSource,
         ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
@@ -301,6 +304,54 @@ mod store_impl {
         }
         async fn purge_object_schema(&self, account: AccountId, id: i64) -> StoreResult<()> {
             self.purge_object_schema_impl(account, id).await
+        }
+        async fn put_associations(
+            &self,
+            account: AccountId,
+            links: Vec<AssociationLink>,
+            replace_pairs: bool,
+        ) -> StoreResult<()> {
+            self.put_associations_impl(account, links, replace_pairs)
+                .await
+        }
+        async fn remove_associations(
+            &self,
+            account: AccountId,
+            pairs: Vec<(ObjectId, ObjectId)>,
+            types: Option<Vec<(i64, i64)>>,
+        ) -> StoreResult<()> {
+            self.remove_associations_impl(account, pairs, types).await
+        }
+        async fn associations_of(
+            &self,
+            account: AccountId,
+            from_id: ObjectId,
+            to_type: &str,
+            after: i64,
+            limit: usize,
+        ) -> StoreResult<Vec<(ObjectId, Vec<(i64, String)>)>> {
+            self.associations_of_impl(account, from_id, to_type, after, limit)
+                .await
+        }
+        async fn association_labels(
+            &self,
+            account: AccountId,
+        ) -> StoreResult<Vec<AssociationLabel>> {
+            self.association_labels_impl(account).await
+        }
+        async fn put_association_labels(
+            &self,
+            account: AccountId,
+            labels: Vec<AssociationLabel>,
+        ) -> StoreResult<()> {
+            self.put_association_labels_impl(account, labels).await
+        }
+        async fn delete_association_label(
+            &self,
+            account: AccountId,
+            label: AssociationLabel,
+        ) -> StoreResult<()> {
+            self.delete_association_label_impl(account, label).await
         }
         async fn pipelines(
             &self,

@@ -11,10 +11,11 @@ use spoke_core::search::{search_key, search_keys, searchable_text};
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
+use super::associations::insert_links;
 use super::search::{ensure_builtin_indexes, key_value, scope_token, unique_lookup_sql};
 use super::writer::WriteCtx;
 use super::SqliteStore;
-use crate::{BatchMode, StoreError, StoreResult};
+use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
 
 /// A record row as read inside the writer.
 struct Row {
@@ -380,21 +381,30 @@ impl SqliteStore {
         &self,
         account: AccountId,
         set: Arc<PropertySet>,
-        inputs: Vec<PropertyWrites>,
+        inputs: Vec<NewObject>,
         mode: BatchMode,
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         self.writer
             .run(move |ctx| {
                 let mut out = Vec::with_capacity(inputs.len());
-                for writes in &inputs {
+                for input in &inputs {
+                    let create = |ctx: &mut WriteCtx| {
+                        let record = create_one(ctx, account, &set, &input.writes, &source)?;
+                        let links: Vec<AssociationLink> = input
+                            .associations
+                            .iter()
+                            .map(|l| AssociationLink {
+                                from_id: record.id,
+                                ..l.clone()
+                            })
+                            .collect();
+                        insert_links(ctx, account, &links)?;
+                        Ok(record)
+                    };
                     match mode {
-                        BatchMode::AllOrNothing => {
-                            out.push(Ok(create_one(ctx, account, &set, writes, &source)?))
-                        }
-                        BatchMode::PerInput => out.push(in_input_savepoint(ctx, |ctx| {
-                            create_one(ctx, account, &set, writes, &source)
-                        })?),
+                        BatchMode::AllOrNothing => out.push(Ok(create(ctx)?)),
+                        BatchMode::PerInput => out.push(in_input_savepoint(ctx, create)?),
                     }
                 }
                 Ok(out)
