@@ -25,8 +25,19 @@ pub struct AssociationType {
 pub const HUBSPOT_DEFINED: &str = "HUBSPOT_DEFINED";
 pub const USER_DEFINED: &str = "USER_DEFINED";
 
-/// HubSpot-defined types: (from, to, unlabeled, primary, inverse unlabeled, inverse primary).
-const DEFINED: &[(&str, &str, i64, Option<i64>, i64, Option<i64>)] = &[
+/// One row of HubSpot's type table: (from, to, unlabeled, primary, inverse unlabeled, inverse
+/// primary).
+type DefinedPair = (
+    &'static str,
+    &'static str,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+);
+
+/// HubSpot-defined types (reference/associations.md §1).
+const DEFINED: &[DefinedPair] = &[
     ("0-1", "0-2", 279, Some(1), 280, Some(2)),
     ("0-3", "0-2", 341, Some(5), 342, Some(6)),
     ("0-5", "0-2", 339, Some(26), 340, Some(25)),
@@ -84,14 +95,13 @@ pub fn hubspot_defined(
 ) -> Vec<AssociationType> {
     let mut out = Vec::new();
     for &(a, b, unlabeled, primary, inv_unlabeled, inv_primary) in DEFINED {
-        let (forward, (u, p, iu, ip)) = if a == from && b == to {
-            (true, (unlabeled, primary, inv_unlabeled, inv_primary))
+        let (u, p, iu, ip) = if a == from && b == to {
+            (unlabeled, primary, inv_unlabeled, inv_primary)
         } else if b == from && a == to {
-            (false, (inv_unlabeled, inv_primary, unlabeled, primary))
+            (inv_unlabeled, inv_primary, unlabeled, primary)
         } else {
             continue;
         };
-        let _ = forward;
         let base = format!("{}_to_{}", singular(from), singular(to));
         if let (Some(p), Some(ip)) = (p, ip) {
             out.push(AssociationType {
