@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         command: OwnersCommand,
     },
+    /// Administer records.
+    Records {
+        #[command(subcommand)]
+        command: RecordsCommand,
+    },
     /// Print the API coverage table (COVERAGE.md) from the specs.
     Coverage {
         #[arg(long, default_value = "../shared/specs")]
@@ -109,6 +114,24 @@ enum OwnersCommand {
         account: i64,
         #[arg(long)]
         id: i64,
+        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordsCommand {
+    /// Restore archived records (HubSpot's recycle bin): they come back with their unique
+    /// values and associations.
+    Restore {
+        #[arg(long)]
+        account: i64,
+        /// Object type: name, objectTypeId, or a custom object's `2-<n>` / name.
+        #[arg(long)]
+        object_type: String,
+        /// Record ids to restore.
+        #[arg(long, required = true, num_args = 1..)]
+        id: Vec<i64>,
         #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
         data_dir: PathBuf,
     },
@@ -214,6 +237,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Owners { command } => owners(command).await,
+        Command::Records { command } => records(command).await,
         Command::Coverage { specs } => {
             print!("{}", spoke_server::coverage::markdown(&specs)?);
             Ok(())
@@ -309,4 +333,45 @@ async fn owners(command: OwnersCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
     }
+}
+
+async fn records(command: RecordsCommand) -> Result<(), String> {
+    use spoke_core::ids::ObjectId;
+    use spoke_core::value::PropertySet;
+    let RecordsCommand::Restore {
+        account,
+        object_type,
+        id,
+        data_dir,
+    } = command;
+    let (store, account) = account_store(&data_dir, account).await?;
+    let lower = object_type.to_ascii_lowercase();
+    let custom = store
+        .object_schemas(account)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|s| !s.archived)
+        .find(|s| lower == s.object_type_id() || lower == s.name.to_ascii_lowercase())
+        .map(|s| std::sync::Arc::new(s.to_type_def()));
+    let ot = match custom {
+        Some(t) => t,
+        None => spoke_core::object_type::Registry::standard()
+            .resolve(&object_type)
+            .ok_or(format!("unknown object type {object_type}"))?,
+    };
+    let (stored, groups) = store
+        .property_definitions(account, &ot)
+        .await
+        .map_err(|e| e.to_string())?;
+    let set = std::sync::Arc::new(PropertySet::new(ot, stored, groups));
+    let ids = id.into_iter().map(ObjectId).collect();
+    let restored = store
+        .restore_objects(account, set, ids)
+        .await
+        .map_err(|e| e.to_string())?;
+    for id in restored {
+        println!("{id}");
+    }
+    Ok(())
 }

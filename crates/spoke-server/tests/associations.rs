@@ -363,3 +363,93 @@ async fn custom_object_associations() {
         .await;
     assert_eq!(l.status, 200, "{}", l.text);
 }
+
+/// Archiving a record hides its associations; restoring it (the recycle bin, an admin command
+/// here) brings them back with nothing lost.
+#[tokio::test]
+async fn restore_brings_associations_back() {
+    let s = Server::start();
+    let c = s.client();
+    let contact = c.create_contact(json!({"firstname": "Rae"})).await;
+    let company = c
+        .post(
+            "/crm/v3/objects/companies",
+            json!({"properties": {"name": "Initech"}}),
+        )
+        .await;
+    let company = company.body["id"].as_str().unwrap().to_string();
+    let body = json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]);
+    let r = c
+        .send(
+            "PUT",
+            &format!("/crm/v4/objects/contacts/{contact}/associations/companies/{company}"),
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        c.delete(&format!("/crm/v3/objects/companies/{company}"))
+            .await
+            .status,
+        204
+    );
+    let hidden = c
+        .get(&format!(
+            "/crm/v4/objects/contacts/{contact}/associations/companies"
+        ))
+        .await;
+    assert_eq!(hidden.body["results"], json!([]));
+
+    let dir = s.data_dir.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let account = run(&["accounts", "list", "--data-dir", &dir])
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let restored = run(&[
+        "records",
+        "restore",
+        "--account",
+        &account,
+        "--object-type",
+        "companies",
+        "--id",
+        &company,
+        "--data-dir",
+        &dir,
+    ]);
+    assert_eq!(restored.trim(), company);
+    let back = c
+        .get(&format!(
+            "/crm/v4/objects/contacts/{contact}/associations/companies"
+        ))
+        .await;
+    assert_eq!(type_ids(&back.body["results"][0]), [1, 279]);
+    let g = c
+        .get(&format!(
+            "/crm/v3/objects/companies/{company}?properties=name"
+        ))
+        .await;
+    assert_eq!(g.body["properties"]["name"], "Initech");
+    let found = c
+        .post(
+            "/crm/v3/objects/companies/search",
+            json!({"query": "initech"}),
+        )
+        .await;
+    assert_eq!(found.body["total"], 1);
+}

@@ -334,6 +334,16 @@ pub trait Store: Send + Sync + 'static {
         query: SearchQuery,
     ) -> StoreResult<(usize, Vec<ObjectRecord>)>;
 
+    /// Restores archived records (HubSpot's recycle bin, a UI action there): they, their unique
+    /// values and their associations come back. A unique value another live record took in the
+    /// meantime fails the call with `UniqueConflict`. Returns the ids restored.
+    async fn restore_objects(
+        &self,
+        account: AccountId,
+        properties: Arc<PropertySet>,
+        ids: Vec<ObjectId>,
+    ) -> StoreResult<Vec<ObjectId>>;
+
     /// Archives (soft-deletes) live records; ids that are missing or already archived are
     /// ignored. Archiving releases the records' unique values.
     async fn archive_objects(

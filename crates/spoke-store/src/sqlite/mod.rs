@@ -388,6 +388,14 @@ mod store_impl {
         ) -> StoreResult<(usize, Vec<ObjectRecord>)> {
             self.search_objects_impl(account, properties, query).await
         }
+        async fn restore_objects(
+            &self,
+            account: AccountId,
+            properties: Arc<PropertySet>,
+            ids: Vec<ObjectId>,
+        ) -> StoreResult<Vec<ObjectId>> {
+            self.restore_objects_impl(account, properties, ids).await
+        }
         async fn archive_objects(
             &self,
             account: AccountId,

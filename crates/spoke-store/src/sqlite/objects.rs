@@ -611,6 +611,48 @@ impl SqliteStore {
         })
     }
 
+    pub(crate) async fn restore_objects_impl(
+        &self,
+        account: AccountId,
+        set: Arc<PropertySet>,
+        ids: Vec<ObjectId>,
+    ) -> StoreResult<Vec<ObjectId>> {
+        let ot = set.object_type.object_type_id.0.clone();
+        self.writer
+            .run(move |ctx| {
+                let mut restored = Vec::new();
+                for &id in &ids {
+                    let Some(row) = read_row(&ctx.conn, account, &ot, id)? else {
+                        continue;
+                    };
+                    if !row.record.archived() {
+                        continue;
+                    }
+                    for (name, value) in &row.record.properties {
+                        if set.get(name).is_some_and(|d| set.is_unique(d)) && !value.is_empty() {
+                            check_unique(ctx, account, &set, name, value, id)?;
+                        }
+                    }
+                    ctx.conn
+                        .prepare_cached(
+                            "UPDATE objects SET archived_at = NULL, version = ?1 WHERE id = ?2",
+                        )?
+                        .execute(params![row.version + 1, id.0])?;
+                    write_search(
+                        ctx,
+                        account,
+                        &set,
+                        id,
+                        &row.record.properties,
+                        TextWrite::Insert,
+                    )?;
+                    restored.push(id);
+                }
+                Ok(restored)
+            })
+            .await
+    }
+
     pub(crate) async fn archive_objects_impl(
         &self,
         account: AccountId,
