@@ -172,9 +172,9 @@ def test_wrong_method_405_json(raw):
     "method, path, body",
     [
         ("POST", "/crm/v3/objects/contacts/merge", {"primaryObjectId": "1", "objectIdToMerge": "2"}),
-        ("GET", "/crm/v4/associations/definitions/configurations/all", None),
+        ("POST", "/crm/v4/associations/usage/high-usage-report/1", {}),
         ("GET", "/webhooks/v3/123/settings", None),
-        ("GET", "/crm/v4/associations/definitions/configurations/contacts/companies", None),
+        ("POST", "/crm/v3/objects/contacts/gdpr-delete", {"objectId": "1"}),
     ],
 )
 def test_unimplemented_operations_501(raw, method, path, body):

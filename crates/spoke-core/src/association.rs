@@ -331,3 +331,25 @@ mod tests {
         assert!(hubspot_defined("0-7", "0-2", s).is_empty());
     }
 }
+
+/// `PublicAssociationDefinitionConfigurationCreateRequest` / `…UpdateRequest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationRequest {
+    pub category: String,
+    #[serde(deserialize_with = "de_i64")]
+    pub type_id: i64,
+    #[serde(deserialize_with = "de_i64")]
+    pub max_to_object_ids: i64,
+}
+
+/// `PublicAssociationDefinitionUserConfiguration`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserConfiguration {
+    pub category: String,
+    pub type_id: i64,
+    pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_enforced_max_to_object_ids: Option<i64>,
+}

@@ -275,27 +275,40 @@ pub fn table() -> Vec<Operation> {
     // `/crm/associations/v4/…`, both SDKs `/crm/v4/associations/…`; both are served.
     for base in ["/crm/associations/v4", "/crm/v4/associations"] {
         let conf = format!("{base}/definitions/configurations");
-        t.todo(
+        let pair = format!("{conf}/{{fromObjectType}}/{{toObjectType}}");
+        use associations as a;
+        t.done(
             M::GET,
             format!("{conf}/all"),
             "definitionConfigurationsGetAll",
+            a::configurations_get_all,
         );
-        let pair = format!("{conf}/{{fromObjectType}}/{{toObjectType}}");
-        t.todo(M::GET, pair.clone(), "definitionConfigurationsGetPage");
-        t.todo(
+        t.done(
+            M::GET,
+            pair.clone(),
+            "definitionConfigurationsGetPage",
+            a::configurations_get_page,
+        );
+        let create = format!("{pair}/batch/create");
+        t.done(
             M::POST,
-            format!("{pair}/batch/create"),
+            create,
             "definitionConfigurationsBatchCreate",
+            a::configurations_batch_create,
         );
-        t.todo(
+        let purge = format!("{pair}/batch/purge");
+        t.done(
             M::POST,
-            format!("{pair}/batch/purge"),
+            purge,
             "definitionConfigurationsBatchPurge",
+            a::configurations_batch_purge,
         );
-        t.todo(
+        let update = format!("{pair}/batch/update");
+        t.done(
             M::POST,
-            format!("{pair}/batch/update"),
+            update,
             "definitionConfigurationsBatchUpdate",
+            a::configurations_batch_update,
         );
         let labels = format!("{base}/{{fromObjectType}}/{{toObjectType}}/labels");
         t.done(

@@ -453,3 +453,61 @@ async fn restore_brings_associations_back() {
         .await;
     assert_eq!(found.body["total"], 1);
 }
+
+#[tokio::test]
+async fn association_limits_are_configured_and_enforced() {
+    let s = Server::start();
+    let c = s.client();
+    let contact = c.create_contact(json!({"firstname": "Lim"})).await;
+    let mut companies = Vec::new();
+    for name in ["A", "B"] {
+        let r = c
+            .post(
+                "/crm/v3/objects/companies",
+                json!({"properties": {"name": name}}),
+            )
+            .await;
+        companies.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let r = c
+        .post("/crm/v4/associations/definitions/configurations/contacts/companies/batch/create", json!({"inputs": [{"category": "HUBSPOT_DEFINED", "typeId": 279, "maxToObjectIds": 1}]}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["results"][0]["userEnforcedMaxToObjectIds"], 1);
+    let pair = c
+        .get("/crm/associations/v4/definitions/configurations/contacts/companies")
+        .await;
+    let limited: Vec<&Value> = pair.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["typeId"] == 279)
+        .collect();
+    assert_eq!(limited[0]["userEnforcedMaxToObjectIds"], 1);
+    let all = c
+        .get("/crm/v4/associations/definitions/configurations/all")
+        .await;
+    assert_eq!(all.body["results"].as_array().unwrap().len(), 1);
+    let put = |to: &str| {
+        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{to}")
+    };
+    assert_eq!(c.send("PUT", &put(&companies[0]), None).await.status, 200);
+    assert_error(
+        &c.send("PUT", &put(&companies[1]), None).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    let r = c
+        .post("/crm/v4/associations/definitions/configurations/contacts/companies/batch/update", json!({"inputs": [{"category": "HUBSPOT_DEFINED", "typeId": 279, "maxToObjectIds": 2}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(c.send("PUT", &put(&companies[1]), None).await.status, 200);
+    let r = c
+        .post("/crm/v4/associations/definitions/configurations/contacts/companies/batch/purge", json!({"inputs": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}))
+        .await;
+    assert_eq!(r.status, 204);
+    let all = c
+        .get("/crm/v4/associations/definitions/configurations/all")
+        .await;
+    assert_eq!(all.body["results"], json!([]));
+}

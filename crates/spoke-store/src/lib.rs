@@ -10,4 +10,6 @@ mod store;
 
 pub use error::{StoreError, StoreResult};
 pub use sqlite::{Durability, SqliteStore};
-pub use store::{AssociationLabel, AssociationLink, BatchMode, NewObject, Principal, Store};
+pub use store::{
+    AssociationLabel, AssociationLimit, AssociationLink, BatchMode, NewObject, Principal, Store,
+};

@@ -54,6 +54,15 @@ pub struct AssociationLabel {
     pub inverse_type_id: i64,
 }
 
+/// A configured limit: a record may have at most `max_to` targets of one association type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssociationLimit {
+    pub from_type: String,
+    pub to_type: String,
+    pub type_id: i64,
+    pub max_to: i64,
+}
+
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
@@ -233,6 +242,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: AccountId,
         label: AssociationLabel,
+    ) -> StoreResult<()>;
+
+    /// The account's association limits, every pair.
+    async fn association_limits(&self, account: AccountId) -> StoreResult<Vec<AssociationLimit>>;
+
+    /// Inserts or replaces limits.
+    async fn put_association_limits(
+        &self,
+        account: AccountId,
+        limits: Vec<AssociationLimit>,
+    ) -> StoreResult<()>;
+
+    /// Removes the limits of the given types of one pair.
+    async fn delete_association_limits(
+        &self,
+        account: AccountId,
+        from_type: &str,
+        to_type: &str,
+        type_ids: Vec<i64>,
     ) -> StoreResult<()>;
 
     // --- records -------------------------------------------------------------------------

@@ -11,11 +11,11 @@ use axum::response::Response;
 use rand::Rng;
 use spoke_core::association::{
     hubspot_defined, AssociatedId, AssociationSpec, AssociationSpecWithLabel, AssociationType,
-    BatchInput, CollectionResponseAssociatedId, LabelCreate, LabelUpdate, LabelsBetweenObjectPair,
-    MultiAssociatedObjectWithLabel, PublicAssociationMultiArchive, PublicAssociationMultiPost,
-    PublicAssociationMultiWithLabel, PublicAssociationsForObject, PublicDefaultAssociation,
-    PublicDefaultAssociationMultiPost, PublicFetchAssociationsBatchRequest, PublicObjectId,
-    USER_DEFINED,
+    BatchInput, CollectionResponseAssociatedId, ConfigurationRequest, LabelCreate, LabelUpdate,
+    LabelsBetweenObjectPair, MultiAssociatedObjectWithLabel, PublicAssociationMultiArchive,
+    PublicAssociationMultiPost, PublicAssociationMultiWithLabel, PublicAssociationsForObject,
+    PublicDefaultAssociation, PublicDefaultAssociationMultiPost,
+    PublicFetchAssociationsBatchRequest, PublicObjectId, UserConfiguration, USER_DEFINED,
 };
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::ObjectTypeDef;
@@ -24,7 +24,7 @@ use spoke_core::wire::{
     BatchResponse, CollectionResponse, CollectionResponseWithPaging, ForwardPaging, NextPage,
     StandardError,
 };
-use spoke_store::{AssociationLabel, AssociationLink, Principal};
+use spoke_store::{AssociationLabel, AssociationLimit, AssociationLink, Principal};
 
 use super::objects::next_link;
 use super::PathParams;
@@ -159,6 +159,7 @@ pub(crate) async fn inline_links(
             links.push(link(from, ObjectId(0), &to, to_id, &t));
         }
     }
+    check_limits(state, account, &links).await?;
     Ok(links)
 }
 
@@ -337,9 +338,11 @@ pub async fn create_default(
     let default = default_type(&types, &from, &to)?;
     let a = live_record(&state, p.account, &from, &from_id).await?;
     let b = live_record(&state, p.account, &to, &to_id).await?;
+    let links = vec![link(&from, a, &to, b, &default)];
+    check_limits(&state, p.account, &links).await?;
     state
         .store
-        .put_associations(p.account, vec![link(&from, a, &to, b, &default)], false)
+        .put_associations(p.account, links, false)
         .await?;
     let result = PublicDefaultAssociation {
         from: PublicObjectId { id: a.to_string() },
@@ -366,7 +369,8 @@ pub async fn create(
     let set = types_for_specs(&specs, &types, &default)?;
     let a = live_record(&state, p.account, &from, &from_id).await?;
     let b = live_record(&state, p.account, &to, &to_id).await?;
-    let links = set.iter().map(|t| link(&from, a, &to, b, t)).collect();
+    let links: Vec<AssociationLink> = set.iter().map(|t| link(&from, a, &to, b, t)).collect();
+    check_limits(&state, p.account, &links).await?;
     state.store.put_associations(p.account, links, true).await?;
     Ok(created(LabelsBetweenObjectPair {
         from_object_type_id: from.object_type_id.0.clone(),
@@ -518,6 +522,7 @@ pub async fn batch_create_default(
             Err(e) => errors.push(input_error(e, &i.from.id, &i.to.id)),
         }
     }
+    check_limits(&state, p.account, &links).await?;
     state
         .store
         .put_associations(p.account, links, false)
@@ -559,6 +564,7 @@ pub async fn batch_create(
             Err(e) => errors.push(input_error(e, &i.from.id, &i.to.id)),
         }
     }
+    check_limits(&state, p.account, &links).await?;
     state.store.put_associations(p.account, links, true).await?;
     let resp = BatchResponse::complete(results, errors, started);
     let status = if resp.has_errors() {
@@ -914,4 +920,234 @@ pub async fn labels_archive(
             Ok(no_content())
         }
     }
+}
+
+// --- limits ------------------------------------------------------------------------------
+
+/// Refuses links that would give a record more targets of a type than its configured limit.
+pub(crate) async fn check_limits(
+    state: &AppState,
+    account: AccountId,
+    links: &[AssociationLink],
+) -> ApiResult<()> {
+    let limits = state.store.association_limits(account).await?;
+    if limits.is_empty() {
+        return Ok(());
+    }
+    for l in links {
+        let Some(limit) = limits.iter().find(|x| {
+            x.from_type == l.from_type && x.to_type == l.to_type && x.type_id == l.type_id
+        }) else {
+            continue;
+        };
+        let mut targets: Vec<i64> = links
+            .iter()
+            .filter(|o| o.from_id == l.from_id && o.type_id == l.type_id && o.to_type == l.to_type)
+            .map(|o| o.to_id.0)
+            .collect();
+        if l.from_id.0 != 0 {
+            let existing = state
+                .store
+                .associations_of(
+                    account,
+                    l.from_id,
+                    &l.to_type,
+                    0,
+                    (limit.max_to as usize).saturating_add(targets.len()) + 1,
+                )
+                .await?;
+            targets.extend(
+                existing
+                    .iter()
+                    .filter(|(_, ts)| ts.iter().any(|(t, _)| *t == l.type_id))
+                    .map(|(id, _)| id.0),
+            );
+        }
+        targets.sort();
+        targets.dedup();
+        if targets.len() as i64 > limit.max_to {
+            return Err(ApiError::validation(format!(
+                "A {} record can have at most {} associations of type {} to {}",
+                l.from_type, limit.max_to, l.type_id, l.to_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn configurations(
+    types: &[AssociationType],
+    limits: &[AssociationLimit],
+    only_limited: bool,
+) -> Vec<UserConfiguration> {
+    types
+        .iter()
+        .filter_map(|t| {
+            let max = limits
+                .iter()
+                .find(|l| {
+                    l.from_type == t.from_object_type
+                        && l.to_type == t.to_object_type
+                        && l.type_id == t.type_id
+                })
+                .map(|l| l.max_to);
+            (!only_limited || max.is_some()).then(|| UserConfiguration {
+                category: t.category.clone(),
+                type_id: t.type_id,
+                label: t.label.clone(),
+                user_enforced_max_to_object_ids: max,
+            })
+        })
+        .collect()
+}
+
+/// GET …/definitions/configurations/all: every configured limit of the account.
+pub async fn configurations_get_all(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+) -> ApiResult<Reply<CollectionResponse<UserConfiguration>>> {
+    let limits = state.store.association_limits(p.account).await?;
+    let mut results = Vec::new();
+    let mut pairs: Vec<(String, String)> = limits
+        .iter()
+        .map(|l| (l.from_type.clone(), l.to_type.clone()))
+        .collect();
+    pairs.dedup();
+    for (from, to) in pairs {
+        let (Ok(f), Ok(t)) = (
+            state.object_type(p.account, &from).await,
+            state.object_type(p.account, &to).await,
+        ) else {
+            continue;
+        };
+        let types = pair_types(&state, p.account, &f, &t).await?;
+        results.extend(configurations(&types, &limits, true));
+    }
+    Ok(ok(CollectionResponse { results }))
+}
+
+/// GET …/definitions/configurations/{fromObjectType}/{toObjectType}: the pair's types with
+/// their limits.
+pub async fn configurations_get_page(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    PathParams((from_type, to_type)): PathParams<(String, String)>,
+) -> ApiResult<Reply<CollectionResponse<UserConfiguration>>> {
+    let (from, to) = two_types(&state, &p, &from_type, &to_type).await?;
+    let types = pair_types(&state, p.account, &from, &to).await?;
+    let limits = state.store.association_limits(p.account).await?;
+    Ok(ok(CollectionResponse {
+        results: configurations(&types, &limits, false),
+    }))
+}
+
+async fn set_limits(
+    state: &AppState,
+    p: &Principal,
+    from_type: &str,
+    to_type: &str,
+    inputs: Vec<ConfigurationRequest>,
+    success: StatusCode,
+) -> ApiResult<Reply<BatchResponse<UserConfiguration>>> {
+    let started = Timestamp::now();
+    let (from, to) = two_types(state, p, from_type, to_type).await?;
+    let types = pair_types(state, p.account, &from, &to).await?;
+    let (mut limits, mut results, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for i in inputs {
+        let known = types
+            .iter()
+            .find(|t| t.type_id == i.type_id && t.category.eq_ignore_ascii_case(&i.category));
+        match known {
+            Some(t) if i.max_to_object_ids >= 1 => {
+                limits.push(AssociationLimit {
+                    from_type: from.object_type_id.0.clone(),
+                    to_type: to.object_type_id.0.clone(),
+                    type_id: t.type_id,
+                    max_to: i.max_to_object_ids,
+                });
+                results.push(UserConfiguration {
+                    category: t.category.clone(),
+                    type_id: t.type_id,
+                    label: t.label.clone(),
+                    user_enforced_max_to_object_ids: Some(i.max_to_object_ids),
+                });
+            }
+            Some(_) => errors.push(input_error(
+                ApiError::validation("maxToObjectIds must be at least 1"),
+                &i.type_id.to_string(),
+                to_type,
+            )),
+            None => errors.push(input_error(
+                ApiError::validation(format!(
+                    "Association type {} is not defined for this pair",
+                    i.type_id
+                )),
+                &i.type_id.to_string(),
+                to_type,
+            )),
+        }
+    }
+    state
+        .store
+        .put_association_limits(p.account, limits)
+        .await?;
+    let resp = BatchResponse::complete(results, errors, started);
+    let status = if resp.has_errors() {
+        StatusCode::MULTI_STATUS
+    } else {
+        success
+    };
+    Ok(Reply(status, resp))
+}
+
+/// POST …/configurations/{from}/{to}/batch/create → 201 / 207.
+pub async fn configurations_batch_create(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    PathParams((from_type, to_type)): PathParams<(String, String)>,
+    JsonBody(input): JsonBody<BatchInput<ConfigurationRequest>>,
+) -> ApiResult<Reply<BatchResponse<UserConfiguration>>> {
+    set_limits(
+        &state,
+        &p,
+        &from_type,
+        &to_type,
+        input.inputs,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// POST …/configurations/{from}/{to}/batch/update → 200 / 207.
+pub async fn configurations_batch_update(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    PathParams((from_type, to_type)): PathParams<(String, String)>,
+    JsonBody(input): JsonBody<BatchInput<ConfigurationRequest>>,
+) -> ApiResult<Reply<BatchResponse<UserConfiguration>>> {
+    set_limits(
+        &state,
+        &p,
+        &from_type,
+        &to_type,
+        input.inputs,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// POST …/configurations/{from}/{to}/batch/purge → 204: the types' limits are removed.
+pub async fn configurations_batch_purge(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    PathParams((from_type, to_type)): PathParams<(String, String)>,
+    JsonBody(input): JsonBody<BatchInput<AssociationSpec>>,
+) -> ApiResult<Response> {
+    let (from, to) = two_types(&state, &p, &from_type, &to_type).await?;
+    let ids = input.inputs.iter().map(|s| s.association_type_id).collect();
+    state
+        .store
+        .delete_association_limits(p.account, &from.object_type_id.0, &to.object_type_id.0, ids)
+        .await?;
+    Ok(no_content())
 }

@@ -149,3 +149,13 @@ CREATE TABLE association_labels (
     inverse_type_id INTEGER NOT NULL,
     PRIMARY KEY (account_id, from_type, to_type, type_id)
 ) WITHOUT ROWID;
+
+-- Per association type limits an account configured: at most `max_to` targets per record.
+CREATE TABLE association_limits (
+    account_id  INTEGER NOT NULL,
+    from_type   TEXT NOT NULL,
+    to_type     TEXT NOT NULL,
+    type_id     INTEGER NOT NULL,
+    max_to      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, from_type, to_type, type_id)
+) WITHOUT ROWID;

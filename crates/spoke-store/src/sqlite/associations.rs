@@ -5,7 +5,7 @@ use spoke_core::ids::{AccountId, ObjectId};
 
 use super::writer::WriteCtx;
 use super::SqliteStore;
-use crate::{AssociationLabel, AssociationLink, StoreResult};
+use crate::{AssociationLabel, AssociationLimit, AssociationLink, StoreResult};
 
 const INSERT: &str = "INSERT OR REPLACE INTO associations
     (account_id, from_id, to_type, to_id, type_id, from_type, category)
@@ -215,6 +215,63 @@ impl SqliteStore {
                         "DELETE FROM associations WHERE account_id = ?1 AND from_type = ?2
                          AND to_type = ?3 AND type_id = ?4",
                         params![account.0, from, to, id],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub(crate) async fn association_limits_impl(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Vec<AssociationLimit>> {
+        self.reads.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT from_type, to_type, type_id, max_to FROM association_limits WHERE account_id = ?1
+                 ORDER BY from_type, to_type, type_id",
+            )?;
+            let rows = stmt.query_map([account.0], |r| {
+                Ok(AssociationLimit { from_type: r.get(0)?, to_type: r.get(1)?, type_id: r.get(2)?, max_to: r.get(3)? })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub(crate) async fn put_association_limits_impl(
+        &self,
+        account: AccountId,
+        limits: Vec<AssociationLimit>,
+    ) -> StoreResult<()> {
+        self.writer
+            .run(move |ctx| {
+                let mut stmt = ctx.conn.prepare_cached(
+                    "INSERT OR REPLACE INTO association_limits (account_id, from_type, to_type, type_id, max_to)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for l in &limits {
+                    stmt.execute(params![account.0, l.from_type, l.to_type, l.type_id, l.max_to])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub(crate) async fn delete_association_limits_impl(
+        &self,
+        account: AccountId,
+        from_type: &str,
+        to_type: &str,
+        type_ids: Vec<i64>,
+    ) -> StoreResult<()> {
+        let (from_type, to_type) = (from_type.to_string(), to_type.to_string());
+        self.writer
+            .run(move |ctx| {
+                for id in &type_ids {
+                    ctx.conn.execute(
+                        "DELETE FROM association_limits WHERE account_id = ?1 AND from_type = ?2
+                         AND to_type = ?3 AND type_id = ?4",
+                        params![account.0, from_type, to_type, id],
                     )?;
                 }
                 Ok(())

@@ -135,7 +135,8 @@ mod store_impl {
 
     use super::SqliteStore;
     use crate::{
-        AssociationLabel, AssociationLink, BatchMode, NewObject, Principal, Store, StoreResult,
+        AssociationLabel, AssociationLimit, AssociationLink, BatchMode, NewObject, Principal,
+        Store, StoreResult,
     };
 
     #[async_trait]
@@ -352,6 +353,29 @@ mod store_impl {
             label: AssociationLabel,
         ) -> StoreResult<()> {
             self.delete_association_label_impl(account, label).await
+        }
+        async fn association_limits(
+            &self,
+            account: AccountId,
+        ) -> StoreResult<Vec<AssociationLimit>> {
+            self.association_limits_impl(account).await
+        }
+        async fn put_association_limits(
+            &self,
+            account: AccountId,
+            limits: Vec<AssociationLimit>,
+        ) -> StoreResult<()> {
+            self.put_association_limits_impl(account, limits).await
+        }
+        async fn delete_association_limits(
+            &self,
+            account: AccountId,
+            from_type: &str,
+            to_type: &str,
+            type_ids: Vec<i64>,
+        ) -> StoreResult<()> {
+            self.delete_association_limits_impl(account, from_type, to_type, type_ids)
+                .await
         }
         async fn pipelines(
             &self,
