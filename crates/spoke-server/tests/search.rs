@@ -210,3 +210,33 @@ async fn unlimited_search_flag_lifts_the_cap() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["results"], json!([]));
 }
+
+/// Search values are written into the SQL as literals: quotes and NUL must stay data.
+#[tokio::test]
+async fn values_with_quotes_and_nul_are_data() {
+    let s = Server::start();
+    let c = s.client();
+    let id = c
+        .create_contact(json!({"lastname": "O'Brien", "firstname": "x' OR '1'='1"}))
+        .await;
+    let eq = |p: &str, v: &str| json!({"filterGroups": [{"filters": [{"propertyName": p, "operator": "EQ", "value": v}]}]});
+    assert_eq!(
+        ids(&search(&c, eq("lastname", "o'brien")).await),
+        vec![id.clone()]
+    );
+    assert_eq!(
+        ids(&search(&c, eq("firstname", "x' OR '1'='1")).await),
+        vec![id.clone()]
+    );
+    assert_eq!(search(&c, eq("firstname", "x")).await["total"], 0);
+    assert_eq!(
+        search(&c, eq("firstname", "nul\u{0}byte")).await["total"],
+        0
+    );
+    let tok = json!({"filterGroups": [{"filters": [{"propertyName": "lastname", "operator": "CONTAINS_TOKEN", "value": "o'brien"}]}]});
+    assert_eq!(ids(&search(&c, tok).await), vec![id.clone()]);
+    assert_eq!(
+        ids(&search(&c, json!({"query": "o'brien"})).await),
+        vec![id]
+    );
+}

@@ -34,14 +34,15 @@ CREATE TABLE property_groups (
 -- Records. `id` is unique across the whole store (so a point read is one rowid lookup); HubSpot
 -- only promises uniqueness per object type, which this satisfies. `properties` is one JSON object
 -- of name -> string, system properties included. `search` holds the same values as typed search
--- keys (spoke_core::search): the target of search filters, sorts and the per-property
--- expression indexes `search_<type>_<property>` that the store creates.
+-- keys (spoke_core::search), in SQLite's binary JSONB (json_extract reads it without parsing
+-- text): the target of search filters, sorts and the per-property expression indexes
+-- `search_<type>_<property>` that the store creates.
 CREATE TABLE objects (
     id          INTEGER PRIMARY KEY,
     account_id  INTEGER NOT NULL,
     object_type TEXT NOT NULL,
     properties  TEXT NOT NULL,
-    search      TEXT NOT NULL DEFAULT '{}',
+    search      BLOB NOT NULL,
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     archived_at INTEGER,

@@ -12,7 +12,7 @@ use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
-use super::search::{ensure_builtin_indexes, key_value, scope_token, unique_lookup_sql};
+use super::search::{ensure_builtin_indexes, key_value, scoped_text, unique_lookup_sql};
 use super::writer::WriteCtx;
 use super::SqliteStore;
 use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
@@ -179,10 +179,7 @@ fn write_search(
     if text != TextWrite::Keep {
         let text = searchable_text(&set.object_type.searchable_properties, properties);
         if !text.is_empty() {
-            let text = format!(
-                "{} {text}",
-                scope_token(account, &set.object_type.object_type_id.0)
-            );
+            let text = scoped_text(account, &set.object_type.object_type_id.0, &text);
             ctx.conn
                 .prepare_cached("INSERT INTO search_text (rowid, text) VALUES (?1, ?2)")?
                 .execute(params![id.0, text])?;
@@ -226,7 +223,7 @@ fn create_one(
         .prepare_cached(
             "INSERT INTO objects (id, account_id, object_type, properties, search, created_at,
              updated_at, archived_at, version, created_source_type, created_source_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 1, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, jsonb(?5), ?6, ?6, NULL, 1, ?7, ?8)",
         )?
         .execute(params![
             id.0,
@@ -298,7 +295,7 @@ fn update_one(
     let search = write_search(ctx, account, set, id, &record.properties, text)?;
     ctx.conn
         .prepare_cached(
-            "UPDATE objects SET properties = ?1, search = ?2, updated_at = ?3, version = ?4
+            "UPDATE objects SET properties = ?1, search = jsonb(?2), updated_at = ?3, version = ?4
              WHERE id = ?5",
         )?
         .execute(params![

@@ -132,9 +132,27 @@ pub(crate) fn key_value(key: &Key) -> SqlValue {
     }
 }
 
-fn bind(key: &Key, params: &mut Vec<SqlValue>) -> &'static str {
-    params.push(key_value(key));
-    "?"
+/// A value of a search condition, written into the SQL as a literal. Bound parameters would be
+/// compared with the partial indexes' conditions while planning, which makes SQLite re-prepare
+/// the statement at every execution (measured: ~30% of a search by email); a literal costs one
+/// prepare. Text is quoted SQL-style; text containing NUL (which would end the SQL) is bound.
+fn bind(key: &Key, params: &mut Vec<SqlValue>) -> String {
+    match key {
+        Key::Num(n) if n.is_finite() => format!("{n:?}"),
+        Key::Text(t) => text_literal(t, params),
+        other => {
+            params.push(key_value(other));
+            "?".into()
+        }
+    }
+}
+
+fn text_literal(t: &str, params: &mut Vec<SqlValue>) -> String {
+    if t.contains('\0') {
+        params.push(SqlValue::Text(t.to_string()));
+        return "?".into();
+    }
+    format!("'{}'", t.replace('\'', "''"))
 }
 
 /// The lookup of a unique value: `?1` account, `?2` search key, `?3` a record id to ignore.
@@ -189,11 +207,11 @@ fn multi_condition_sql(expr: &str, test: &Test, params: &mut Vec<SqlValue>) -> S
             any_option(expr, &format!("value BETWEEN {lo} AND {hi}"))
         }
         Test::In(keys) => {
-            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            let marks: Vec<String> = keys.iter().map(|k| bind(k, params)).collect();
             any_option(expr, &format!("value IN ({})", marks.join(", ")))
         }
         Test::NotIn(keys) => {
-            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            let marks: Vec<String> = keys.iter().map(|k| bind(k, params)).collect();
             none(format!("value IN ({})", marks.join(", ")))
         }
         Test::HasProperty => format!("{expr} IS NOT NULL"),
@@ -236,33 +254,37 @@ fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
             }
         }
         Test::In(keys) => {
-            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            let marks: Vec<String> = keys.iter().map(|k| bind(k, params)).collect();
             format!("{expr} IN ({})", marks.join(", "))
         }
         Test::NotIn(keys) => {
-            let marks: Vec<&str> = keys.iter().map(|k| bind(k, params)).collect();
+            let marks: Vec<String> = keys.iter().map(|k| bind(k, params)).collect();
             format!("({expr} IS NULL OR {expr} NOT IN ({}))", marks.join(", "))
         }
         Test::HasProperty => format!("{expr} IS NOT NULL"),
         Test::NotHasProperty => format!("{expr} IS NULL"),
         Test::ContainsToken(p) => {
-            params.push(SqlValue::Text(p.clone()));
-            format!("spoke_contains_token({raw}, ?)")
+            format!("spoke_contains_token({raw}, {})", text_literal(p, params))
         }
         Test::NotContainsToken(p) => {
-            params.push(SqlValue::Text(p.clone()));
-            format!("NOT spoke_contains_token({raw}, ?)")
+            format!(
+                "NOT spoke_contains_token({raw}, {})",
+                text_literal(p, params)
+            )
         }
     }
 }
 
 /// `WHERE …` of a search, with its parameters (the account first).
 fn where_sql(account: AccountId, object_type: &str, q: &SearchQuery) -> (String, Vec<SqlValue>) {
-    let mut params = vec![SqlValue::Integer(account.0)];
-    // The object type is a literal (checked to be `\d+-\d+`) so that SQLite can use the partial
-    // indexes, whose WHERE names it literally.
-    let mut sql =
-        format!("WHERE account_id = ? AND object_type = '{object_type}' AND archived_at IS NULL");
+    let mut params = Vec::new();
+    // The account (an integer) and the object type (checked to be `\d+-\d+`) are literals, like
+    // every value of the conditions (see `bind`): SQLite must see the type literally to use the
+    // partial indexes.
+    let mut sql = format!(
+        "WHERE account_id = {} AND object_type = '{object_type}' AND archived_at IS NULL",
+        account.0
+    );
     if !q.groups.is_empty() {
         let groups: Vec<String> = q
             .groups
@@ -278,12 +300,13 @@ fn where_sql(account: AccountId, object_type: &str, q: &SearchQuery) -> (String,
         sql.push_str(&format!(" AND ({})", groups.join(" OR ")));
     }
     if !q.query_tokens.is_empty() {
-        params.push(SqlValue::Text(match_expr(
-            account,
-            object_type,
-            &q.query_tokens,
-        )));
-        sql.push_str(" AND id IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)");
+        let expr = text_literal(
+            &match_expr(account, object_type, &q.query_tokens),
+            &mut params,
+        );
+        sql.push_str(&format!(
+            " AND id IN (SELECT rowid FROM search_text WHERE search_text MATCH {expr})"
+        ));
     }
     (sql, params)
 }
@@ -332,7 +355,8 @@ impl SqliteStore {
                 "SELECT id, properties, created_at, updated_at, archived_at FROM objects {filter} {} LIMIT ? OFFSET ?",
                 order_sql(&q)
             );
-            let mut stmt = conn.prepare_cached(&sql)?;
+            // Not cached: the SQL carries the search's values, so it is (nearly) unique.
+            let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(page_params.iter()), record_from_row)?;
             let mut out = Vec::with_capacity(q.limit);
             for row in rows {
@@ -344,7 +368,7 @@ impl SqliteStore {
                 q.offset + out.len()
             } else {
                 let n: i64 = conn
-                    .prepare_cached(&format!("SELECT COUNT(*) FROM objects {filter}"))?
+                    .prepare(&format!("SELECT COUNT(*) FROM objects {filter}"))?
                     .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
                 n as usize
             };
@@ -385,19 +409,33 @@ impl SqliteStore {
     }
 }
 
-/// The token that scopes a record's searchable text to its account and type
-/// (`scope46231356x0x1`): letters and digits only, so the tokenizer keeps it whole.
-pub(crate) fn scope_token(account: AccountId, object_type: &str) -> String {
-    format!("scope{}x{}", account.0, object_type.replace('-', "x"))
+/// Every word of a record's searchable text is indexed with its account and type in front
+/// (`s46231356t0x1z` + `annabel`), so that a `query` prefix (`s46231356t0x1zann*`) only ever
+/// walks the terms of one account's type: counting the matches of a common name reads no
+/// other account's or type's postings. The scope is letters and digits, so the tokenizer keeps
+/// each scoped word whole; the `t` and `z` delimiters keep one scope from prefixing another.
+fn scope(account: AccountId, object_type: &str) -> String {
+    format!("s{}t{}z", account.0, object_type.replace('-', "x"))
+}
+
+/// The indexed form of a record's searchable text.
+pub(crate) fn scoped_text(account: AccountId, object_type: &str, text: &str) -> String {
+    let scope = scope(account, object_type);
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("{scope}{}", w.to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The FTS5 query for `query`'s tokens within one account and type: every token a prefix.
 fn match_expr(account: AccountId, object_type: &str, tokens: &[String]) -> String {
-    let mut expr = format!("\"{}\"", scope_token(account, object_type));
-    for t in tokens {
-        expr.push_str(&format!(" \"{t}\"*"));
-    }
-    expr
+    let scope = scope(account, object_type);
+    tokens
+        .iter()
+        .map(|t| format!("\"{scope}{t}\"*"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
