@@ -271,5 +271,5 @@ stop_pid "$SPOKE_PID"
 stop_pid "$ECHO_PID"
 
 # --- report ------------------------------------------------------------------------------
-"$BIN/bench-report" --raw "$RAW" --out "$RESULTS"
+"$BIN/bench-report" --raw "$RAW" --out "$RESULTS" --analysis "$ROOT/bench/ANALYSIS.md"
 log "wrote $RESULTS"

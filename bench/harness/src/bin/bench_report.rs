@@ -28,6 +28,9 @@ struct Args {
     /// Where to write the Markdown report.
     #[arg(long)]
     out: PathBuf,
+    /// A hand-written analysis (why targets are missed) to include in the report.
+    #[arg(long)]
+    analysis: Option<PathBuf>,
 }
 
 type Fields = HashMap<String, String>;
@@ -682,7 +685,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let (md, console) = report(&parse(&text));
+    let (mut md, console) = report(&parse(&text));
+    if let Some(text) = args
+        .analysis
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        // The analysis sits after the tables it explains, before the per-round detail.
+        let at = md.find("\n## Every round").unwrap_or(md.len());
+        md.insert_str(at, &format!("\n{}\n", text.trim_end()));
+    }
     if let Err(e) = std::fs::write(&args.out, md) {
         eprintln!("bench-report: cannot write {}: {e}", args.out.display());
         return std::process::ExitCode::FAILURE;
