@@ -41,6 +41,19 @@ pub fn created<T: Serialize>(body: T) -> Reply<T> {
     Reply(StatusCode::CREATED, body)
 }
 
+/// A finished batch: `success` (200 or 201), or 207 multi-status when it carries errors.
+pub fn batch<T: Serialize>(
+    resp: spoke_core::wire::BatchResponse<T>,
+    success: StatusCode,
+) -> Reply<spoke_core::wire::BatchResponse<T>> {
+    let status = if resp.has_errors() {
+        StatusCode::MULTI_STATUS
+    } else {
+        success
+    };
+    Reply(status, resp)
+}
+
 /// 204 with no body.
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()

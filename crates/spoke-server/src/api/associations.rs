@@ -31,7 +31,7 @@ use super::PathParams;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Category};
 use crate::extract::{JsonBody, QueryParams};
-use crate::response::{created, no_content, ok, Reply};
+use crate::response::{batch, created, no_content, ok, Reply};
 use crate::state::{AppState, Schemas};
 
 /// Per-record page size (HubSpot's maximum and default).
@@ -409,7 +409,6 @@ pub async fn get_page(
         })?,
     };
     let id = ObjectId::parse(&from_id)
-        .filter(|_| true)
         .ok_or_else(|| ApiError::not_found(format!("{} {from_id} not found", from.error_name)))?;
     if state
         .store
@@ -566,13 +565,10 @@ pub async fn batch_create(
     }
     check_limits(&state, p.account, &links).await?;
     state.store.put_associations(p.account, links, true).await?;
-    let resp = BatchResponse::complete(results, errors, started);
-    let status = if resp.has_errors() {
-        StatusCode::MULTI_STATUS
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(Reply(status, resp))
+    Ok(batch(
+        BatchResponse::complete(results, errors, started),
+        StatusCode::CREATED,
+    ))
 }
 
 /// POST …/batch/read → 200, or 207 naming inputs without associations.
@@ -661,13 +657,10 @@ pub async fn batch_read(
             paging,
         });
     }
-    let resp = BatchResponse::complete(results, errors, started);
-    let status = if resp.has_errors() {
-        StatusCode::MULTI_STATUS
-    } else {
-        StatusCode::OK
-    };
-    Ok(Reply(status, resp))
+    Ok(batch(
+        BatchResponse::complete(results, errors, started),
+        StatusCode::OK,
+    ))
 }
 
 /// POST …/batch/archive → 204: every type between each pair.
@@ -1091,13 +1084,10 @@ async fn set_limits(
         .store
         .put_association_limits(p.account, limits)
         .await?;
-    let resp = BatchResponse::complete(results, errors, started);
-    let status = if resp.has_errors() {
-        StatusCode::MULTI_STATUS
-    } else {
-        success
-    };
-    Ok(Reply(status, resp))
+    Ok(batch(
+        BatchResponse::complete(results, errors, started),
+        success,
+    ))
 }
 
 /// POST …/configurations/{from}/{to}/batch/create → 201 / 207.

@@ -24,7 +24,7 @@ use super::PathParams;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Category};
 use crate::extract::{JsonBody, QueryParams};
-use crate::response::{no_content, Reply};
+use crate::response::{batch, no_content, Reply};
 use crate::state::AppState;
 
 /// HubSpot's batch limits: 100 inputs, 50 when history is asked for.
@@ -39,18 +39,6 @@ fn check_size(n: usize, max: usize) -> ApiResult<()> {
         )));
     }
     Ok(())
-}
-
-fn reply<T: serde::Serialize>(
-    resp: BatchResponse<T>,
-    success: StatusCode,
-) -> Reply<BatchResponse<T>> {
-    let status = if resp.has_errors() {
-        StatusCode::MULTI_STATUS
-    } else {
-        success
-    };
-    Reply(status, resp)
 }
 
 /// A `StandardError` of a batch response, from the error a single call would have answered.
@@ -172,7 +160,7 @@ pub async fn read(
     } else {
         vec![not_found_error(&ot, missing, vec![], "get")]
     };
-    Ok(reply(
+    Ok(batch(
         BatchResponse::complete(results, errors, started),
         StatusCode::OK,
     ))
@@ -263,7 +251,7 @@ pub async fn create(
             Err(e) => return Err(write_error(e, &ot, p.account)),
         }
     }
-    Ok(reply(
+    Ok(batch(
         BatchResponse::complete(results, errors, started),
         StatusCode::CREATED,
     ))
@@ -377,7 +365,7 @@ pub async fn update(
             "update",
         ));
     }
-    Ok(reply(
+    Ok(batch(
         BatchResponse::complete(results, errors, started),
         StatusCode::OK,
     ))
@@ -402,7 +390,7 @@ pub async fn upsert(
         .first()
         .map(|i| i.id_property.clone().unwrap_or_default())
     else {
-        return Ok(reply(
+        return Ok(batch(
             BatchResponse::complete(vec![], vec![], started),
             StatusCode::OK,
         ));
@@ -494,7 +482,7 @@ pub async fn upsert(
             SimplePublicUpsertObject { object, new }
         })
         .collect();
-    Ok(reply(
+    Ok(batch(
         BatchResponse::complete(results, vec![], started),
         StatusCode::OK,
     ))

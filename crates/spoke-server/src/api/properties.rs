@@ -19,7 +19,7 @@ use super::PathParams;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
-use crate::response::{created, no_content, ok, Reply};
+use crate::response::{batch, created, no_content, ok, Reply};
 use crate::state::AppState;
 
 /// HubSpot allows at most this many unique-value properties per object type.
@@ -177,7 +177,7 @@ pub async fn batch_read(
             missing,
         )]
     };
-    Ok(batch_reply(
+    Ok(batch(
         BatchResponse::complete(results, errors, started),
         StatusCode::OK,
     ))
@@ -224,7 +224,7 @@ pub async fn batch_create(
         state.forget_properties(p.account, &ot);
     }
     let results = defs.iter().map(Property::from).collect();
-    Ok(batch_reply(
+    Ok(batch(
         BatchResponse::complete(results, errors, started),
         StatusCode::CREATED,
     ))
@@ -269,18 +269,6 @@ fn check_batch_size(n: usize) -> ApiResult<()> {
         )));
     }
     Ok(())
-}
-
-fn batch_reply(
-    resp: BatchResponse<Property>,
-    success: StatusCode,
-) -> Reply<BatchResponse<Property>> {
-    let status = if resp.has_errors() {
-        StatusCode::MULTI_STATUS
-    } else {
-        success
-    };
-    Reply(status, resp)
 }
 
 fn batch_error(category: &str, message: String, key: &str, values: Vec<String>) -> StandardError {
