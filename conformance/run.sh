@@ -5,6 +5,9 @@
 # Usage: bash conformance/run.sh [pytest args...]
 #   SPOKE_BIN=/path/to/spoke   use this binary (default: <repo>/target/debug/spoke, built if missing)
 #   PYTHON=python3.x           interpreter used to create the venv (default: python3)
+#   SPOKE_TEST_DATABASE_URL=postgres://…/postgres
+#                              run the server on PostgreSQL: a fresh database on that server,
+#                              dropped afterwards (default: the embedded SQLite store)
 # Exit code: pytest's.
 set -euo pipefail
 
@@ -49,6 +52,9 @@ cleanup() {
         kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    if [[ -n "${DB_NAME:-}" ]]; then
+        psql "$SPOKE_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME" >/dev/null 2>&1 || true
+    fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -57,6 +63,20 @@ trap 'exit 143' TERM
 
 TOKEN="pat-na1-$("$VENV/bin/python" -c 'import uuid; print(uuid.uuid4())')"
 mkdir -p "$TMP/data"
+
+# The store: SQLite in $TMP/data, or a fresh PostgreSQL database. SPOKE_DATABASE_URL reaches the
+# server and every admin command the tests run (spoke owners …), and wins over --data-dir.
+DB_NAME=""
+export SPOKE_DATABASE_URL=""
+if [[ -n "${SPOKE_TEST_DATABASE_URL:-}" ]]; then
+    DB_NAME="spoke_conformance_$(date +%s)_$$"
+    psql "$SPOKE_TEST_DATABASE_URL" -qc "CREATE DATABASE $DB_NAME" >/dev/null \
+        || die "cannot create database $DB_NAME on $SPOKE_TEST_DATABASE_URL"
+    SPOKE_DATABASE_URL="${SPOKE_TEST_DATABASE_URL%/*}/$DB_NAME"
+    log "store: PostgreSQL database $DB_NAME"
+else
+    log "store: SQLite in $TMP/data"
+fi
 "$SPOKE_BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" --token "$TOKEN" \
     >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!

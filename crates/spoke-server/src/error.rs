@@ -169,7 +169,7 @@ impl From<StoreError> for ApiError {
             } => ApiError::validation(format!(
                 "{property} value {value} already belongs to {existing}"
             )),
-            StoreError::Internal(msg) => {
+            StoreError::Internal(msg) | StoreError::Transient(msg) => {
                 tracing::error!(error = %msg, "store error");
                 ApiError::internal()
             }

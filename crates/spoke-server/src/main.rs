@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use spoke_core::ids::AccountId;
-use spoke_server::serve::{self, ServeConfig};
+use std::sync::Arc;
+
+use spoke_server::serve::{self, ServeConfig, StoreLocation};
 use spoke_store::{Durability, Store};
 
 #[derive(Parser)]
@@ -28,14 +30,49 @@ enum DurabilityArg {
     Full,
 }
 
+/// Where the data lives (every command that opens the store takes these).
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Directory of the embedded SQLite store (used unless --database-url is given).
+    #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
+    data_dir: PathBuf,
+    /// Use PostgreSQL instead: postgres://user:password@host:port/database. Several `spoke serve`
+    /// processes may share one database.
+    #[arg(long, env = "SPOKE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Connections to PostgreSQL this process keeps at most.
+    #[arg(long, env = "SPOKE_DATABASE_POOL_SIZE", default_value_t = 16)]
+    database_pool_size: usize,
+    /// Seconds to wait at start-up for PostgreSQL to accept connections.
+    #[arg(long, env = "SPOKE_DATABASE_WAIT", default_value_t = 30)]
+    database_wait: u64,
+}
+
+impl StoreArgs {
+    fn location(&self, durability: Durability) -> Result<StoreLocation, String> {
+        StoreLocation::new(
+            self.data_dir.clone(),
+            self.database_url.clone(),
+            durability,
+            self.database_pool_size,
+            std::time::Duration::from_secs(self.database_wait),
+        )
+    }
+
+    /// Opens the store for an administrative command (every write fully durable).
+    async fn open(&self) -> Result<Arc<dyn Store>, String> {
+        self.location(Durability::Full)?.open().await
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
     Serve {
         #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Make this token valid for the default account (for CI and test suites).
         #[arg(long, env = "SPOKE_TOKEN")]
         token: Option<String>,
@@ -76,13 +113,13 @@ enum Command {
 enum AccountsCommand {
     /// Create a new account and print its id and a token for it.
     Create {
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// List account ids.
     List {
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -98,15 +135,15 @@ enum OwnersCommand {
         first_name: String,
         #[arg(long, default_value = "")]
         last_name: String,
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// List owners: id, userId, email, archived.
     List {
         #[arg(long)]
         account: i64,
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Archive (deactivate) an owner.
     Archive {
@@ -114,8 +151,8 @@ enum OwnersCommand {
         account: i64,
         #[arg(long)]
         id: i64,
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -132,8 +169,8 @@ enum RecordsCommand {
         /// Record ids to restore.
         #[arg(long, required = true, num_args = 1..)]
         id: Vec<i64>,
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -143,8 +180,8 @@ enum TokensCommand {
     Create {
         #[arg(long)]
         account: i64,
-        #[arg(long, env = "SPOKE_DATA_DIR", default_value = "./spoke-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -179,7 +216,7 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve {
             listen,
-            data_dir,
+            store,
             token,
             durability,
             unlimited_search,
@@ -190,17 +227,16 @@ async fn run(command: Command) -> Result<(), String> {
             };
             serve::run(ServeConfig {
                 listen,
-                data_dir,
+                store: store.location(durability)?,
                 token,
-                durability,
                 unlimited_search,
             })
             .await
         }
         Command::Accounts {
-            command: AccountsCommand::Create { data_dir },
+            command: AccountsCommand::Create { store },
         } => {
-            let store = serve::open_store(&data_dir, Durability::Full)?;
+            let store = store.open().await?;
             let account = store.create_account().await.map_err(|e| e.to_string())?;
             let token = serve::new_token();
             store
@@ -211,23 +247,18 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Accounts {
-            command: AccountsCommand::List { data_dir },
+            command: AccountsCommand::List { store },
         } => {
-            let store = serve::open_store(&data_dir, Durability::Full)?;
+            let store = store.open().await?;
             for a in store.accounts().await.map_err(|e| e.to_string())? {
                 println!("{a}");
             }
             Ok(())
         }
         Command::Tokens {
-            command: TokensCommand::Create { account, data_dir },
+            command: TokensCommand::Create { account, store },
         } => {
-            let store = serve::open_store(&data_dir, Durability::Full)?;
-            let account = AccountId(account);
-            let known = store.accounts().await.map_err(|e| e.to_string())?;
-            if !known.contains(&account) {
-                return Err(format!("no account {account} in {}", data_dir.display()));
-            }
+            let (store, account) = account_store(&store, account).await?;
             let token = serve::new_token();
             store
                 .add_token(account, &token)
@@ -245,12 +276,12 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-/// Opens the store of `data_dir` and checks that `account` is in it.
+/// Opens the store and checks that `account` is in it.
 async fn account_store(
-    data_dir: &std::path::Path,
+    args: &StoreArgs,
     account: i64,
-) -> Result<(std::sync::Arc<spoke_store::SqliteStore>, AccountId), String> {
-    let store = serve::open_store(data_dir, Durability::Full)?;
+) -> Result<(Arc<dyn Store>, AccountId), String> {
+    let store = args.open().await?;
     let account = AccountId(account);
     if !store
         .accounts()
@@ -258,7 +289,10 @@ async fn account_store(
         .map_err(|e| e.to_string())?
         .contains(&account)
     {
-        return Err(format!("no account {account} in {}", data_dir.display()));
+        return Err(format!(
+            "no account {account} in {}",
+            args.location(Durability::Full)?.describe()
+        ));
     }
     Ok((store, account))
 }
@@ -272,12 +306,12 @@ async fn owners(command: OwnersCommand) -> Result<(), String> {
             email,
             first_name,
             last_name,
-            data_dir,
+            store,
         } => {
             if !spoke_core::value::is_valid_email(&email) {
                 return Err(format!("{email} is not a valid email address"));
             }
-            let (store, account) = account_store(&data_dir, account).await?;
+            let (store, account) = account_store(&store, account).await?;
             let existing = store.owners(account).await.map_err(|e| e.to_string())?;
             let next = |f: fn(&Owner) -> i64| existing.iter().map(f).max().unwrap_or(1_000_000) + 1;
             let now = Timestamp::now();
@@ -301,8 +335,8 @@ async fn owners(command: OwnersCommand) -> Result<(), String> {
             println!("{id}");
             Ok(())
         }
-        OwnersCommand::List { account, data_dir } => {
-            let (store, account) = account_store(&data_dir, account).await?;
+        OwnersCommand::List { account, store } => {
+            let (store, account) = account_store(&store, account).await?;
             for o in store.owners(account).await.map_err(|e| e.to_string())? {
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -314,12 +348,8 @@ async fn owners(command: OwnersCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        OwnersCommand::Archive {
-            account,
-            id,
-            data_dir,
-        } => {
-            let (store, account) = account_store(&data_dir, account).await?;
+        OwnersCommand::Archive { account, id, store } => {
+            let (store, account) = account_store(&store, account).await?;
             let owners = store.owners(account).await.map_err(|e| e.to_string())?;
             let mut owner = owners
                 .into_iter()
@@ -342,9 +372,9 @@ async fn records(command: RecordsCommand) -> Result<(), String> {
         account,
         object_type,
         id,
-        data_dir,
+        store,
     } = command;
-    let (store, account) = account_store(&data_dir, account).await?;
+    let (store, account) = account_store(&store, account).await?;
     let lower = object_type.to_ascii_lowercase();
     let custom = store
         .object_schemas(account)

@@ -4,25 +4,105 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use spoke_core::ids::AccountId;
-use spoke_store::{Durability, SqliteStore, Store};
+use spoke_store::{Durability, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 use crate::app;
 use crate::state::AppState;
 
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    pub data_dir: PathBuf,
+    pub store: StoreLocation,
     pub token: Option<String>,
-    pub durability: Durability,
     /// Lift HubSpot's 10,000-result search cap.
     pub unlimited_search: bool,
 }
 
 pub const STORE_FILE: &str = "spoke.sqlite3";
 
-/// Opens the store under `data_dir`, creating the directory.
+/// Where the data lives: the embedded SQLite store (the default) or a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Sqlite {
+        data_dir: PathBuf,
+        durability: Durability,
+    },
+    Postgres(PostgresOptions),
+}
+
+impl StoreLocation {
+    /// From the command line: `--database-url` (PostgreSQL, or `sqlite:<data dir>`) wins over
+    /// `--data-dir`. An unknown URL scheme is an error, not a silent fallback.
+    pub fn new(
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        durability: Durability,
+        pool_size: usize,
+        wait: Duration,
+    ) -> Result<StoreLocation, String> {
+        let Some(url) = database_url.filter(|u| !u.is_empty()) else {
+            return Ok(StoreLocation::Sqlite {
+                data_dir,
+                durability,
+            });
+        };
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme {
+            "postgres" | "postgresql" => Ok(StoreLocation::Postgres(PostgresOptions {
+                url,
+                pool_size,
+                wait,
+                // `process` durability: a commit is acknowledged once PostgreSQL has it, which
+                // survives a kill -9 of Spoke (synchronous_commit=off); `full` waits for
+                // PostgreSQL's WAL flush, which survives power loss.
+                synchronous_commit: durability == Durability::Full,
+            })),
+            "sqlite" => Ok(StoreLocation::Sqlite {
+                data_dir: PathBuf::from(url["sqlite:".len()..].trim_start_matches("//")),
+                durability,
+            }),
+            other => Err(format!(
+                "unsupported --database-url scheme {other:?}: use postgres://user:password@host:port/database \
+                 (or leave it out for the embedded SQLite store in --data-dir)"
+            )),
+        }
+    }
+
+    /// For messages: the data directory or PostgreSQL's host and database (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreLocation::Sqlite { data_dir, .. } => data_dir.display().to_string(),
+            StoreLocation::Postgres(o) => spoke_store::postgres::describe_url(&o.url),
+        }
+    }
+
+    pub async fn open(&self) -> Result<Arc<dyn Store>, String> {
+        match self {
+            StoreLocation::Sqlite {
+                data_dir,
+                durability,
+            } => Ok(open_store(data_dir, *durability)?),
+            StoreLocation::Postgres(options) => {
+                let store = PostgresStore::connect(options)
+                    .await
+                    .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
+                match store.collation().await {
+                    Ok(c) if c != "C" && c != "POSIX" => tracing::warn!(
+                        collation = %c,
+                        "the database's collation is not C: string sorts in search follow it, \
+                         not byte order as on SQLite (create the database with LC_COLLATE 'C')"
+                    ),
+                    _ => {}
+                }
+                Ok(Arc::new(store))
+            }
+        }
+    }
+}
+
+/// Opens the SQLite store under `data_dir`, creating the directory.
 pub fn open_store(data_dir: &Path, durability: Durability) -> Result<Arc<SqliteStore>, String> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
         format!(
@@ -58,7 +138,7 @@ pub async fn default_account(store: &dyn Store) -> Result<AccountId, String> {
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
-    let store = open_store(&config.data_dir, config.durability)?;
+    let store = config.store.open().await?;
     let account = default_account(store.as_ref()).await?;
     if let Some(token) = &config.token {
         store
@@ -72,7 +152,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("spoke listening on http://{addr} (account {account})");
-    tracing::info!(%addr, %account, data_dir = %config.data_dir.display(), "listening");
+    tracing::info!(%addr, %account, store = %config.store.describe(), "listening");
     let mut state = AppState::new(store);
     if config.unlimited_search {
         // A self-hosted deliberate difference: paging past 10,000 search results is allowed.

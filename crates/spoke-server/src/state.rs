@@ -14,7 +14,10 @@ use crate::error::{ApiError, ApiResult};
 /// An account's custom object schemas, each with the object type it defines.
 pub type Schemas = Vec<(ObjectSchemaDef, Arc<ObjectTypeDef>)>;
 
-type DefinitionCache = RwLock<HashMap<(AccountId, ObjectTypeId), Arc<PropertySet>>>;
+/// Cached values carry the account's definitions version they were read at (see
+/// [`Store::config_version`]); a shared store's other nodes may change definitions at any time.
+type DefinitionCache = RwLock<HashMap<(AccountId, ObjectTypeId), (i64, Arc<PropertySet>)>>;
+type SchemaCache = RwLock<HashMap<AccountId, (i64, Arc<Schemas>)>>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,11 +25,11 @@ pub struct AppState {
     pub registry: &'static Registry,
     /// Search's result cap: HubSpot's 10,000, or `None` when `--unlimited-search` lifts it.
     pub search_cap: Option<usize>,
-    /// Property definitions per (account, object type), rebuilt after this process changes them.
-    /// (With several processes on one database, issue 5's backend must invalidate across nodes.)
+    /// Property definitions per (account, object type), rebuilt after this process changes them
+    /// and, on a shared store, whenever the account's definitions version moves.
     definitions: Arc<DefinitionCache>,
-    /// Custom object types per account, with the object type each defines.
-    schemas: Arc<RwLock<HashMap<AccountId, Arc<Schemas>>>>,
+    /// Custom object types per account, with the object type each defines (same rules).
+    schemas: Arc<SchemaCache>,
     /// Token → principal. Tokens are never revoked today, so entries never go stale.
     tokens: Arc<RwLock<HashMap<String, Principal>>>,
 }
@@ -68,13 +71,25 @@ impl AppState {
             .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {raw}")))
     }
 
+    /// The version cached definitions of `account` must carry to be used: a constant on a store
+    /// only this process writes (it forgets its caches after its own writes), the stored
+    /// version on a shared one (one indexed read).
+    async fn config_version(&self, account: AccountId) -> ApiResult<i64> {
+        if !self.store.shared() {
+            return Ok(0);
+        }
+        Ok(self.store.config_version(account).await?)
+    }
+
     /// The account's custom object schemas, archived included.
     pub async fn schemas(&self, account: AccountId) -> ApiResult<Arc<Schemas>> {
-        if let Some(s) = self
+        let version = self.config_version(account).await?;
+        if let Some((_, s)) = self
             .schemas
             .read()
             .ok()
             .and_then(|m| m.get(&account).cloned())
+            .filter(|(v, _)| *v == version)
         {
             return Ok(s);
         }
@@ -89,7 +104,7 @@ impl AppState {
                 .collect(),
         );
         if let Ok(mut m) = self.schemas.write() {
-            m.insert(account, Arc::clone(&schemas));
+            m.insert(account, (version, Arc::clone(&schemas)));
         }
         Ok(schemas)
     }
@@ -113,11 +128,13 @@ impl AppState {
         object_type: &Arc<ObjectTypeDef>,
     ) -> ApiResult<Arc<PropertySet>> {
         let key = (account, object_type.object_type_id.clone());
-        if let Some(set) = self
+        let version = self.config_version(account).await?;
+        if let Some((_, set)) = self
             .definitions
             .read()
             .ok()
             .and_then(|m| m.get(&key).cloned())
+            .filter(|(v, _)| *v == version)
         {
             return Ok(set);
         }
@@ -130,7 +147,7 @@ impl AppState {
             PropertySet::new(Arc::clone(object_type), stored, groups).with_pipelines(pipelines),
         );
         if let Ok(mut m) = self.definitions.write() {
-            m.insert(key, Arc::clone(&set));
+            m.insert(key, (version, Arc::clone(&set)));
         }
         Ok(set)
     }

@@ -404,6 +404,7 @@ async fn restore_brings_associations_back() {
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
             .args(args)
+            .envs(s.store_env())
             .env("RUST_LOG", "warn")
             .output()
             .unwrap();

@@ -7,9 +7,10 @@ use std::process::Command;
 use common::{assert_error, Server};
 use serde_json::json;
 
-fn spoke(args: &[&str]) -> String {
+fn spoke(s: &Server, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_spoke"))
         .args(args)
+        .envs(s.store_env())
         .env("RUST_LOG", "warn")
         .output()
         .expect("run spoke");
@@ -33,26 +34,32 @@ async fn owners_are_seeded_managed_and_validated() {
     assert!(r.body.get("paging").is_none());
 
     // An owner added by the admin command is visible at once (no restart).
-    let account = spoke(&[
-        "accounts",
-        "list",
-        "--data-dir",
-        s.data_dir.to_str().unwrap(),
-    ]);
+    let account = spoke(
+        &s,
+        &[
+            "accounts",
+            "list",
+            "--data-dir",
+            s.data_dir.to_str().unwrap(),
+        ],
+    );
     let account = account.lines().next().unwrap().trim().to_string();
     let dir = s.data_dir.to_str().unwrap().to_string();
-    let id = spoke(&[
-        "owners",
-        "create",
-        "--account",
-        &account,
-        "--email",
-        "Sam@Example.com",
-        "--first-name",
-        "Sam",
-        "--data-dir",
-        &dir,
-    ]);
+    let id = spoke(
+        &s,
+        &[
+            "owners",
+            "create",
+            "--account",
+            &account,
+            "--email",
+            "Sam@Example.com",
+            "--first-name",
+            "Sam",
+            "--data-dir",
+            &dir,
+        ],
+    );
     let id = id.trim();
     let r = c.get("/crm/v3/owners?email=sam@example.com").await;
     assert_eq!(r.body["results"].as_array().unwrap().len(), 1);
@@ -85,16 +92,19 @@ async fn owners_are_seeded_managed_and_validated() {
         .await;
     let e = assert_error(&bad, 400, "VALIDATION_ERROR");
     assert_eq!(e["errors"][0]["code"], "INVALID_OPTION");
-    spoke(&[
-        "owners",
-        "archive",
-        "--account",
-        &account,
-        "--id",
-        id,
-        "--data-dir",
-        &dir,
-    ]);
+    spoke(
+        &s,
+        &[
+            "owners",
+            "archive",
+            "--account",
+            &account,
+            "--id",
+            id,
+            "--data-dir",
+            &dir,
+        ],
+    );
     let archived = c.get(&format!("/crm/v3/owners/{id}?archived=true")).await;
     assert_eq!(archived.body["archived"], true);
     assert_eq!(archived.body["userId"], serde_json::Value::Null);

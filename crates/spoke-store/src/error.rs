@@ -17,6 +17,10 @@ pub enum StoreError {
     /// A definition with this name already exists.
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The database aborted the transaction to resolve a race with another writer (deadlock,
+    /// serialization failure); running it again normally succeeds. Stores retry it themselves.
+    #[error("transient storage conflict: {0}")]
+    Transient(String),
     /// Anything the database reported; never shown to clients beyond a generic message.
     #[error("storage error: {0}")]
     Internal(String),

@@ -74,6 +74,19 @@ pub struct Principal {
 /// A write that returns `Ok` is durable to the configured level before it returns.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether other processes may write to this store (several Spoke nodes on one database):
+    /// then in-process caches of definitions must be checked with [`Store::config_version`].
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// A number that changes whenever the account's definitions (properties, groups, schemas,
+    /// pipelines) change, through any node. A store only this process writes may return a
+    /// constant: the server invalidates its caches itself after its own writes.
+    async fn config_version(&self, _account: AccountId) -> StoreResult<i64> {
+        Ok(0)
+    }
+
     // --- accounts and tokens -------------------------------------------------------------
 
     /// Creates an account (portal) with a fresh id and its first owner (the account's user).

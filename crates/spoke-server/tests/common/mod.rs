@@ -1,5 +1,7 @@
-//! Test helper: runs the real `spoke` binary on port 0 with its own SQLite file and talks to it
-//! over real HTTP.
+//! Test helper: runs the real `spoke` binary on port 0 with its own store and talks to it over
+//! real HTTP. The store is a SQLite file in a fresh directory, or, when `SPOKE_TEST_DATABASE_URL`
+//! names a PostgreSQL server (scripts/test.sh starts one), a fresh database on it: one per data
+//! directory, so a server restarted on the same directory finds its data again.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -13,7 +15,52 @@ pub struct Server {
     pub base: String,
     pub token: String,
     pub data_dir: PathBuf,
+    /// The PostgreSQL database of this server, when the tests run on PostgreSQL.
+    pub database_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server the tests run on, if any (`postgres://…/<admin database>`).
+pub fn test_database_server() -> Option<String> {
+    std::env::var("SPOKE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The database of `data_dir` on the test PostgreSQL server, created on first use.
+pub fn database_for(data_dir: &Path) -> Option<String> {
+    let admin = test_database_server()?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data_dir.to_string_lossy().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let name = format!("spoke_t_{h:016x}");
+    let exists = Command::new("psql")
+        .arg(&admin)
+        .args([
+            "-Atqc",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+        ])
+        .output()
+        .expect("run psql");
+    if !String::from_utf8_lossy(&exists.stdout).contains('1') {
+        let out = Command::new("psql")
+            .arg(&admin)
+            .args(["-qc", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "CREATE DATABASE {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.clone());
+    Some(format!("{base}/{name}"))
 }
 
 impl Server {
@@ -45,11 +92,13 @@ impl Server {
 
     #[track_caller]
     fn spawn(data_dir: &Path, token: &str, args: &[&str]) -> Server {
+        let database_url = database_for(data_dir);
         let mut child = Command::new(env!("CARGO_BIN_EXE_spoke"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--token", token])
             .args(args)
+            .envs(store_env(&database_url))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -77,8 +126,14 @@ impl Server {
             base,
             token: token.to_string(),
             data_dir: data_dir.to_path_buf(),
+            database_url,
             _dir: None,
         }
+    }
+
+    /// Environment for `spoke` admin commands run on this server's store (with `--data-dir`).
+    pub fn store_env(&self) -> Vec<(String, String)> {
+        store_env(&self.database_url)
     }
 
     /// SIGKILL: no shutdown, no flush.
@@ -117,6 +172,7 @@ impl Server {
         let out = Command::new(env!("CARGO_BIN_EXE_spoke"))
             .args(["accounts", "create", "--data-dir"])
             .arg(&self.data_dir)
+            .envs(self.store_env())
             .env("RUST_LOG", "warn")
             .output()
             .expect("spoke accounts create");
@@ -131,6 +187,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn store_env(database_url: &Option<String>) -> Vec<(String, String)> {
+    match database_url {
+        Some(url) => vec![("SPOKE_DATABASE_URL".to_string(), url.clone())],
+        None => vec![("SPOKE_DATABASE_URL".to_string(), String::new())],
     }
 }
 

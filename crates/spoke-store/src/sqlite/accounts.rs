@@ -10,12 +10,12 @@ use spoke_core::time::Timestamp;
 use super::SqliteStore;
 use crate::{Principal, StoreError, StoreResult};
 
-pub(crate) fn token_hash(token: &str) -> String {
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The owner every account starts with: its own user.
-fn first_owner(account: AccountId) -> Owner {
+pub(crate) fn first_owner(account: AccountId) -> Owner {
     let now = Timestamp::now();
     let mut rng = rand::rng();
     Owner {

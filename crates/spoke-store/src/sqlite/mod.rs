@@ -1,7 +1,7 @@
 //! The SQLite store: one file in WAL mode, one writer thread with group commit
 //! ([`writer`]), and a pool of read connections that never wait for the writer.
 
-mod accounts;
+pub(crate) mod accounts;
 mod associations;
 mod checkpoint;
 mod objects;
@@ -9,7 +9,7 @@ mod pipelines;
 mod properties;
 mod read_pool;
 mod schemas;
-mod search;
+pub(crate) mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -23,13 +23,13 @@ use crate::StoreResult;
 
 /// Whether a name can be embedded in SQL text (index names, JSON paths). Property names are
 /// checked against definitions before they get here; this is the second line of defence.
-fn is_sql_safe(name: &str) -> bool {
+pub(crate) fn is_sql_safe(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 100
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn is_sql_safe_type(object_type: &str) -> bool {
+pub(crate) fn is_sql_safe_type(object_type: &str) -> bool {
     !object_type.is_empty() && object_type.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
@@ -40,7 +40,7 @@ pub(crate) fn key_expr(name: &str) -> String {
 }
 
 /// FNV-1a, to keep index names distinct for names that differ only in letter case.
-fn short_hash(s: &str) -> String {
+pub(crate) fn short_hash(s: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for b in s.bytes() {
         h ^= u32::from(b);
@@ -78,7 +78,7 @@ pub(crate) fn is_indexed(def: &PropertyDefinition) -> bool {
 /// the type — a random insert into another B-tree, measured as the main cost of seeding — so
 /// the list is short: other built-ins are searched by scanning the type's records, and `query`
 /// has its own full-text index. Custom properties are indexed when they are created.
-fn builtin_indexed(ot: &ObjectTypeDef) -> Vec<&str> {
+pub(crate) fn builtin_indexed(ot: &ObjectTypeDef) -> Vec<&str> {
     let mut names: Vec<&str> = vec![
         ot.createdate_property.as_str(),
         ot.lastmodified_property.as_str(),
@@ -414,7 +414,7 @@ impl SqliteStore {
 /// walks the terms of one account's type: counting the matches of a common name reads no
 /// other account's or type's postings. The scope is letters and digits, so the tokenizer keeps
 /// each scoped word whole; the `t` and `z` delimiters keep one scope from prefixing another.
-fn scope(account: AccountId, object_type: &str) -> String {
+pub(crate) fn scope(account: AccountId, object_type: &str) -> String {
     format!("s{}t{}z", account.0, object_type.replace('-', "x"))
 }
 

@@ -1,0 +1,443 @@
+//! Search on PostgreSQL: the compiled filter tree becomes one SQL statement over the `search`
+//! JSONB column (typed keys, see spoke_core::search), served by per-property partial expression
+//! indexes, and over `search_words` (a GIN-indexed tsvector) for `query`. The semantics are
+//! SQLite's (sqlite/search.rs); values are bound parameters here (PostgreSQL plans them per
+//! execution without SQLite's re-prepare cost).
+
+use std::sync::Arc;
+
+use spoke_core::ids::AccountId;
+use spoke_core::object_type::{ObjectTypeDef, Registry};
+use spoke_core::record::ObjectRecord;
+use spoke_core::search::{Cmp, Condition, Direction, Field, Key, SearchQuery, Test};
+use spoke_core::value::PropertySet;
+use tokio_postgres::types::ToSql;
+use unicode_normalization::UnicodeNormalization;
+
+use super::objects::to_record;
+use super::{PostgresStore, DDL_LOCK};
+use crate::sqlite::search::{builtin_indexed, is_sql_safe, is_sql_safe_type, scope, short_hash};
+use crate::StoreResult;
+
+/// The SQL expression of a property's search key; filters, sorts and indexes use this text.
+fn key_expr(name: &str) -> String {
+    format!("(search -> '{name}')")
+}
+
+fn index_name(object_type: &str, property: &str) -> String {
+    format!(
+        "search_{}_{}_{}",
+        object_type.replace('-', "_"),
+        property.to_ascii_lowercase(),
+        short_hash(property)
+    )
+}
+
+/// Creates the search index of one property of one object type (keyed by account, then the
+/// property's key, over live records of the type), inside the caller's transaction. Index DDL
+/// from several nodes is serialised by an advisory lock.
+pub(crate) async fn create_search_index(
+    tx: &deadpool_postgres::Transaction<'_>,
+    object_type: &str,
+    property: &str,
+) -> StoreResult<()> {
+    if !is_sql_safe(property) || !is_sql_safe_type(object_type) {
+        return Ok(());
+    }
+    let name = index_name(object_type, property);
+    let exists = tx
+        .query_opt("SELECT 1 FROM pg_class WHERE relname = $1", &[&name])
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK])
+        .await?;
+    tx.batch_execute(&format!(
+        "CREATE INDEX IF NOT EXISTS \"{name}\" ON objects (account_id, {}) \
+         WHERE object_type = '{object_type}' AND archived_at IS NULL",
+        key_expr(property)
+    ))
+    .await?;
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Creates the built-in search indexes of a type before this process first writes one of
+    /// its records (see SQLite's `ensure_builtin_indexes`), in a transaction of its own so that
+    /// record writes never hold DDL locks.
+    pub(crate) async fn ensure_builtin_indexes(&self, ot: &ObjectTypeDef) -> StoreResult<()> {
+        let id = ot.object_type_id.0.clone();
+        if self
+            .indexed_types
+            .lock()
+            .map(|s| s.contains(&id))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        if let Some(builtin) = Registry::standard().resolve(&id) {
+            let names: Vec<String> = builtin_indexed(&builtin)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            super::in_tx!(self, |tx| {
+                for name in &names {
+                    create_search_index(&tx, &id, name).await?;
+                }
+                Ok(())
+            })?;
+        }
+        if let Ok(mut s) = self.indexed_types.lock() {
+            s.insert(id);
+        }
+        Ok(())
+    }
+}
+
+/// Longest word kept in `search_words`: PostgreSQL refuses lexemes over 2 KB, so longer words
+/// (and query tokens) are cut to their first 200 characters. A `query` token longer than that
+/// therefore matches any word sharing those 200 characters (SQLite's FTS5 has no such limit).
+const MAX_WORD_CHARS: usize = 200;
+
+/// Folds a word as SQLite's FTS5 `unicode61 remove_diacritics 2` tokenizer does: lower case,
+/// without combining marks; cut to [`MAX_WORD_CHARS`].
+fn fold(word: &str) -> String {
+    word.to_lowercase()
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .take(MAX_WORD_CHARS)
+        .collect()
+}
+
+/// The full-text words of a record's searchable text, each prefixed by its account and type
+/// (the GIN index's keys thus carry the account, as every other index does).
+pub(crate) fn words(account: AccountId, object_type: &str, text: &str) -> Vec<String> {
+    let scope = scope(account, object_type);
+    let mut out: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("{scope}{}", fold(w)))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The tsquery of `query`'s tokens within one account and type: every token a prefix.
+fn tsquery(account: AccountId, object_type: &str, tokens: &[String]) -> String {
+    let scope = scope(account, object_type);
+    tokens
+        .iter()
+        .map(|t| {
+            let t: String = fold(t).chars().filter(|c| c.is_alphanumeric()).collect();
+            format!("'{scope}{t}':*")
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+/// The key under which `unique_values` holds a unique value.
+pub(crate) fn unique_key(key: &Key) -> String {
+    match key {
+        Key::Num(n) => format!("n:{n:?}"),
+        Key::Text(t) => format!("t:{t}"),
+    }
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+struct Sql {
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn bind(&mut self, p: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(p));
+        format!("${}", self.params.len())
+    }
+
+    fn key(&mut self, key: &Key) -> String {
+        format!("{}::jsonb", self.bind(key.to_json()))
+    }
+}
+
+fn field_expr(field: &Field) -> String {
+    match field {
+        Field::Id => "id".to_string(),
+        Field::CreatedAt => "created_at".to_string(),
+        Field::UpdatedAt => "updated_at".to_string(),
+        Field::Key(n) | Field::MultiSelect(n) => key_expr(n),
+    }
+}
+
+/// A value compared with `id`, `created_at` or `updated_at` (BIGINT columns): keys of those
+/// fields are numbers.
+fn column_value(sql: &mut Sql, field: &Field, key: &Key) -> String {
+    match (field, key) {
+        // Whole numbers as BIGINT, so that the columns' indexes serve the comparison.
+        (Field::Id | Field::CreatedAt | Field::UpdatedAt, Key::Num(n))
+            if n.fract() == 0.0 && n.abs() < 9.0e15 =>
+        {
+            format!("{}::bigint", sql.bind(*n as i64))
+        }
+        (Field::Id | Field::CreatedAt | Field::UpdatedAt, Key::Num(n)) => {
+            format!("{}::float8", sql.bind(*n))
+        }
+        (Field::Id | Field::CreatedAt | Field::UpdatedAt, Key::Text(_)) => "NULL".into(),
+        _ => sql.key(key),
+    }
+}
+
+fn cmp_sql(c: Cmp) -> &'static str {
+    match c {
+        Cmp::Eq => "=",
+        Cmp::Lt => "<",
+        Cmp::Lte => "<=",
+        Cmp::Gt => ">",
+        Cmp::Gte => ">=",
+    }
+}
+
+fn any_option(expr: &str, test: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({expr}) = 'array' THEN {expr} ELSE '[]'::jsonb END) AS o(value) WHERE {test})")
+}
+
+fn multi_condition_sql(expr: &str, test: &Test, sql: &mut Sql) -> String {
+    let none = |t: String| format!("({expr} IS NULL OR NOT {})", any_option(expr, &t));
+    match test {
+        Test::Cmp(op, k) => any_option(expr, &format!("value {} {}", cmp_sql(*op), sql.key(k))),
+        Test::Neq(k) => none(format!("value = {}", sql.key(k))),
+        Test::Between(lo, hi) => {
+            let lo = sql.key(lo);
+            let hi = sql.key(hi);
+            any_option(expr, &format!("value BETWEEN {lo} AND {hi}"))
+        }
+        Test::In(keys) => {
+            let marks: Vec<String> = keys.iter().map(|k| sql.key(k)).collect();
+            if marks.is_empty() {
+                return "FALSE".into();
+            }
+            any_option(expr, &format!("value IN ({})", marks.join(", ")))
+        }
+        Test::NotIn(keys) => {
+            let marks: Vec<String> = keys.iter().map(|k| sql.key(k)).collect();
+            if marks.is_empty() {
+                return "TRUE".into();
+            }
+            none(format!("value IN ({})", marks.join(", ")))
+        }
+        Test::HasProperty => format!("{expr} IS NOT NULL"),
+        Test::NotHasProperty => format!("{expr} IS NULL"),
+        Test::ContainsToken(_) | Test::NotContainsToken(_) => "FALSE".into(),
+    }
+}
+
+/// CONTAINS_TOKEN as a regular expression over the lower-cased raw value, with the semantics of
+/// `spoke_core::search::contains_token`: the pattern's tokens in sequence, whole tokens, `*`
+/// matching letters and digits within a token. `None` when the pattern has no token.
+fn token_regex(pattern: &str) -> Option<String> {
+    let lower = pattern.to_lowercase();
+    let mut toks: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '*'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if toks.first() == Some(&"*") && toks.len() > 1 {
+        toks.remove(0);
+    }
+    if toks.is_empty() {
+        return None;
+    }
+    const ALNUM: &str = "[[:alnum:]]";
+    let parts: Vec<String> = toks
+        .iter()
+        .map(|t| {
+            if t.chars().all(|c| c == '*') {
+                format!("{ALNUM}+")
+            } else {
+                t.chars()
+                    .map(|c| {
+                        if c == '*' {
+                            format!("{ALNUM}*")
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect()
+            }
+        })
+        .collect();
+    Some(format!(
+        "(^|[^[:alnum:]]){}([^[:alnum:]]|$)",
+        parts.join("[^[:alnum:]]+")
+    ))
+}
+
+fn condition_sql(c: &Condition, sql: &mut Sql) -> String {
+    let expr = field_expr(&c.field);
+    let raw = match &c.field {
+        Field::Id => "id::text".to_string(),
+        Field::CreatedAt => "to_char(to_timestamp(created_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')".to_string(),
+        Field::UpdatedAt => "to_char(to_timestamp(updated_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')".to_string(),
+        Field::Key(n) | Field::MultiSelect(n) => format!("(properties::jsonb ->> '{n}')"),
+    };
+    let token_test = matches!(c.test, Test::ContainsToken(_) | Test::NotContainsToken(_));
+    if matches!(c.field, Field::MultiSelect(_)) && !token_test {
+        return multi_condition_sql(&expr, &c.test, sql);
+    }
+    let value = |sql: &mut Sql, k: &Key| column_value(sql, &c.field, k);
+    match &c.test {
+        Test::Cmp(op, k) => format!("{expr} {} {}", cmp_sql(*op), value(sql, k)),
+        Test::Neq(k) => format!("({expr} IS NULL OR {expr} <> {})", value(sql, k)),
+        Test::Between(lo, hi) => {
+            let lo = value(sql, lo);
+            let hi = value(sql, hi);
+            format!("{expr} BETWEEN {lo} AND {hi}")
+        }
+        Test::In(keys) if keys.is_empty() => "FALSE".into(),
+        Test::NotIn(keys) if keys.is_empty() => "TRUE".into(),
+        Test::In(keys) => {
+            let marks: Vec<String> = keys.iter().map(|k| value(sql, k)).collect();
+            format!("{expr} IN ({})", marks.join(", "))
+        }
+        Test::NotIn(keys) => {
+            let marks: Vec<String> = keys.iter().map(|k| value(sql, k)).collect();
+            format!("({expr} IS NULL OR {expr} NOT IN ({}))", marks.join(", "))
+        }
+        Test::HasProperty => format!("{expr} IS NOT NULL"),
+        Test::NotHasProperty => format!("{expr} IS NULL"),
+        Test::ContainsToken(p) => match token_regex(p) {
+            Some(re) => format!("COALESCE(lower({raw}) ~ {}, FALSE)", sql.bind(re)),
+            None => "FALSE".into(),
+        },
+        Test::NotContainsToken(p) => match token_regex(p) {
+            Some(re) => format!("NOT COALESCE(lower({raw}) ~ {}, FALSE)", sql.bind(re)),
+            None => "TRUE".into(),
+        },
+    }
+}
+
+/// `WHERE …` of a search. The object type (checked to be `\d+-\d+`) is a literal, so that the
+/// planner matches the partial indexes' predicates.
+fn where_sql(account: AccountId, object_type: &str, q: &SearchQuery, sql: &mut Sql) -> String {
+    let mut out = format!(
+        "WHERE account_id = {} AND object_type = '{object_type}' AND archived_at IS NULL",
+        sql.bind(account.0)
+    );
+    if !q.groups.is_empty() {
+        let groups: Vec<String> = q
+            .groups
+            .iter()
+            .map(|g| {
+                if g.is_empty() {
+                    return "TRUE".to_string();
+                }
+                let conds: Vec<String> = g.iter().map(|c| condition_sql(c, sql)).collect();
+                format!("({})", conds.join(" AND "))
+            })
+            .collect();
+        out.push_str(&format!(" AND ({})", groups.join(" OR ")));
+    }
+    if !q.query_tokens.is_empty() {
+        let query = tsquery(account, object_type, &q.query_tokens);
+        out.push_str(&format!(
+            " AND search_words @@ ({}::text)::tsquery",
+            sql.bind(query)
+        ));
+    }
+    out
+}
+
+fn order_sql(q: &SearchQuery) -> String {
+    match &q.sort {
+        None => "ORDER BY id ASC".into(),
+        Some(s) => {
+            let expr = field_expr(&s.field);
+            let dir = match s.direction {
+                Direction::Ascending => "ASC",
+                Direction::Descending => "DESC",
+            };
+            if s.field.always_set() {
+                return format!("ORDER BY {expr} {dir}, id ASC");
+            }
+            // Unset values last in both directions, as on SQLite.
+            format!("ORDER BY {expr} {dir} NULLS LAST, id ASC")
+        }
+    }
+}
+
+impl PostgresStore {
+    pub(crate) async fn search_objects_impl(
+        &self,
+        account: AccountId,
+        set: Arc<PropertySet>,
+        q: SearchQuery,
+    ) -> StoreResult<(usize, Vec<ObjectRecord>)> {
+        let ot = set.object_type.object_type_id.0.clone();
+        if !is_sql_safe_type(&ot) {
+            return Ok((0, Vec::new()));
+        }
+        let mut sql = Sql { params: Vec::new() };
+        let filter = where_sql(account, &ot, &q, &mut sql);
+        let count_params = sql.params.len();
+        let limit = sql.bind(q.limit as i64);
+        let offset = sql.bind(q.offset as i64);
+        let page = format!(
+            "SELECT id, properties, created_at, updated_at, archived_at FROM objects {filter} {} LIMIT {limit} OFFSET {offset}",
+            order_sql(&q)
+        );
+        let client = self.client().await?;
+        let params: Vec<&(dyn ToSql + Sync)> = sql
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&page, &params).await?;
+        let out = rows
+            .iter()
+            .map(to_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // A short, non-empty page is the last one: its end is the total, no count needed.
+        let total = if !out.is_empty() && out.len() < q.limit || (out.is_empty() && q.offset == 0) {
+            q.offset + out.len()
+        } else {
+            let n: i64 = client
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM objects {filter}"),
+                    &params[..count_params],
+                )
+                .await?
+                .get(0);
+            n as usize
+        };
+        Ok((total, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_regex_shapes() {
+        assert_eq!(
+            token_regex("*@hubspot.com").as_deref(),
+            Some("(^|[^[:alnum:]])hubspot[^[:alnum:]]+com([^[:alnum:]]|$)")
+        );
+        assert_eq!(
+            token_regex("ann*").as_deref(),
+            Some("(^|[^[:alnum:]])ann[[:alnum:]]*([^[:alnum:]]|$)")
+        );
+        assert_eq!(token_regex("  "), None);
+    }
+
+    #[test]
+    fn words_are_scoped_and_folded() {
+        let w = words(AccountId(7), "0-1", "José O'Neil");
+        assert_eq!(w, vec!["s7t0x1zjose", "s7t0x1zneil", "s7t0x1zo"]);
+        assert_eq!(
+            tsquery(AccountId(7), "0-1", &["jos".into(), "o".into()]),
+            "'s7t0x1zjos':* & 's7t0x1zo':*"
+        );
+    }
+}
