@@ -28,6 +28,7 @@ pub enum ValueErrorCode {
     ReadOnlyValue,
     StringTooLong,
     RequiredProperty,
+    InvalidCharacter,
 }
 
 impl ValueErrorCode {
@@ -41,6 +42,7 @@ impl ValueErrorCode {
             ValueErrorCode::InvalidEmail => "INVALID_EMAIL",
             ValueErrorCode::InvalidNumber => "INVALID_NUMBER",
             ValueErrorCode::InvalidBoolean => "INVALID_BOOLEAN",
+            ValueErrorCode::InvalidCharacter => "INVALID_CHARACTER",
             ValueErrorCode::ReadOnlyValue => "READ_ONLY_VALUE",
             ValueErrorCode::StringTooLong => "STRING_TOO_LONG",
             ValueErrorCode::RequiredProperty => "REQUIRED_PROPERTY",
@@ -374,6 +376,14 @@ pub fn normalise(
                 return err(
                     ValueErrorCode::StringTooLong,
                     format!("{name} exceeds the maximum length of {MAX_STRING_CHARS} characters"),
+                );
+            }
+            // U+0000 is refused (HubSpot's answer is unconfirmed): PostgreSQL cannot store it in
+            // text, and both stores must accept the same values.
+            if raw.contains('\0') {
+                return err(
+                    ValueErrorCode::InvalidCharacter,
+                    format!("{name} contains the character U+0000, which cannot be stored"),
                 );
             }
             if object_type.is_contacts() && name == "email" {

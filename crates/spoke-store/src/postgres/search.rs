@@ -158,6 +158,12 @@ impl Sql {
     }
 
     fn key(&mut self, key: &Key) -> String {
+        // Stored values never hold U+0000 (validation refuses it; PostgreSQL cannot store it),
+        // so a searched U+0000 becomes U+FFFF, a non-character no stored value holds either.
+        let key = match key {
+            Key::Text(t) if t.contains('\0') => Key::Text(t.replace('\0', "\u{ffff}")),
+            other => other.clone(),
+        };
         format!("{}::jsonb", self.bind(key.to_json()))
     }
 }
