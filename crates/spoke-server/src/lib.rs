@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod copy;
 pub mod correlation;
 pub mod coverage;
 pub mod error;

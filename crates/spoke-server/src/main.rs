@@ -102,6 +102,12 @@ enum Command {
         #[command(subcommand)]
         command: RecordsCommand,
     },
+    /// Apply pending schema migrations to the store and exit (`spoke serve` also applies them at
+    /// start). Refuses a store whose schema is newer than this Spoke.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Print the API coverage table (COVERAGE.md) from the specs.
     Coverage {
         #[arg(long, default_value = "../shared/specs")]
@@ -115,6 +121,23 @@ enum AccountsCommand {
     Create {
         #[command(flatten)]
         store: StoreArgs,
+    },
+    /// Copy one account (records, history, associations, definitions, pipelines, owners,
+    /// tokens) from one store to another, then verify the copy by row counts and checksums.
+    /// Stores are named `sqlite:<data dir>` or `postgres://user:password@host:port/database`.
+    /// Copy into a SQLite store while no `spoke serve` runs on it.
+    Copy {
+        #[arg(long)]
+        account: i64,
+        /// The store to copy from.
+        #[arg(long)]
+        from: String,
+        /// The store to copy into; the account must not exist there yet.
+        #[arg(long)]
+        to: String,
+        /// Rows read and written per transaction.
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
     },
     /// List account ids.
     List {
@@ -265,6 +288,47 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Accounts {
+            command:
+                AccountsCommand::Copy {
+                    account,
+                    from,
+                    to,
+                    page_size,
+                },
+        } => {
+            let open = |url: String| async move {
+                StoreLocation::new(
+                    PathBuf::new(),
+                    Some(url),
+                    Durability::Full,
+                    4,
+                    std::time::Duration::from_secs(30),
+                )?
+                .open()
+                .await
+            };
+            let (source, target) = (open(from).await?, open(to).await?);
+            let summary = spoke_server::copy::copy_account(
+                source.as_ref(),
+                target.as_ref(),
+                AccountId(account),
+                page_size,
+            )
+            .await?;
+            print!("{summary}");
+            println!("account {account} copied and verified");
+            Ok(())
+        }
+        Command::Migrate { store } => {
+            store.open().await?;
+            println!(
+                "schema version {} ({})",
+                spoke_store::migrations::latest(),
+                store.location(Durability::Full)?.describe()
+            );
             Ok(())
         }
         Command::Owners { command } => owners(command).await,

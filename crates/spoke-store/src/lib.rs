@@ -9,6 +9,7 @@ pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
 mod store;
+pub mod transfer;
 
 pub use error::{StoreError, StoreResult};
 pub use postgres::{PostgresOptions, PostgresStore};

@@ -11,3 +11,23 @@ pub const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/
 pub fn latest() -> i64 {
     SQLITE.last().map(|(v, _)| *v).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two stores' migrations stay in step: the same versions, in the same order, so a
+    /// schema change cannot land on one backend only.
+    #[test]
+    fn sqlite_and_postgres_migrations_are_in_step() {
+        let versions = |m: &[(i64, &str)]| m.iter().map(|(v, _)| *v).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+        for (i, (v, sql)) in SQLITE.iter().enumerate() {
+            assert_eq!(*v, i as i64 + 1, "versions count up from 1");
+            assert!(!sql.trim().is_empty());
+        }
+        for (_, sql) in POSTGRES {
+            assert!(!sql.trim().is_empty());
+        }
+    }
+}

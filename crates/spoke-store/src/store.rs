@@ -12,6 +12,7 @@ use spoke_core::schema::ObjectSchemaDef;
 use spoke_core::search::SearchQuery;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
+use crate::transfer::{Row, Table};
 use crate::StoreResult;
 
 /// How a batch write treats a failing input.
@@ -384,6 +385,38 @@ pub trait Store: Send + Sync + 'static {
         properties: Arc<PropertySet>,
         ids: Vec<ObjectId>,
     ) -> StoreResult<Vec<ObjectId>>;
+
+    // --- copying accounts between stores (see crate::transfer) --------------------------------
+
+    /// One page of an account's rows of `table`, in this store's key order, after the key
+    /// `after` (the first `table.key_len` cells of the last row of the previous page).
+    async fn export_rows(
+        &self,
+        account: AccountId,
+        table: Table,
+        after: Option<Row>,
+        limit: usize,
+    ) -> StoreResult<Vec<Row>>;
+
+    /// Inserts rows of `table` as they are, in one transaction; a row whose key exists fails
+    /// the call. Derived data is rebuilt afterwards by [`Store::reindex_objects`].
+    async fn import_rows(
+        &self,
+        account: AccountId,
+        table: Table,
+        rows: Vec<Row>,
+    ) -> StoreResult<()>;
+
+    /// Rebuilds the derived data (search keys, full-text words, unique values, search indexes)
+    /// of up to `limit` records of one type with ids above `after`, archived ones included.
+    /// Returns the last id done, or `None` when there were none left.
+    async fn reindex_objects(
+        &self,
+        account: AccountId,
+        properties: Arc<PropertySet>,
+        after: ObjectId,
+        limit: usize,
+    ) -> StoreResult<Option<ObjectId>>;
 
     /// Archives (soft-deletes) live records; ids that are missing or already archived are
     /// ignored. Archiving releases the records' unique values.

@@ -90,9 +90,25 @@ impl Server {
         Server::spawn(data_dir, token, &[])
     }
 
+    /// A server on the store `database_url` (a PostgreSQL database, or `None` for the SQLite
+    /// store in `data_dir`), whatever store the tests run on.
+    #[track_caller]
+    pub fn start_on(data_dir: &Path, token: &str, database_url: Option<String>) -> Server {
+        Server::spawn_on(data_dir, token, &[], database_url)
+    }
+
     #[track_caller]
     fn spawn(data_dir: &Path, token: &str, args: &[&str]) -> Server {
-        let database_url = database_for(data_dir);
+        Server::spawn_on(data_dir, token, args, database_for(data_dir))
+    }
+
+    #[track_caller]
+    fn spawn_on(
+        data_dir: &Path,
+        token: &str,
+        args: &[&str],
+        database_url: Option<String>,
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spoke"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)

@@ -77,7 +77,7 @@ fn is_unique(set: &PropertySet, name: &str) -> bool {
 /// Claims `value` of a unique property for record `id`; another live record holding it is a
 /// conflict. A concurrent claim of the same value by another transaction waits for it and then
 /// conflicts (or succeeds if it rolled back).
-async fn claim_unique(
+pub(crate) async fn claim_unique(
     tx: &Transaction<'_>,
     account: AccountId,
     set: &PropertySet,
@@ -183,11 +183,11 @@ async fn unique_holder(
     .await
 }
 
-fn search_json(set: &PropertySet, properties: &BTreeMap<String, String>) -> Value {
+pub(crate) fn search_json(set: &PropertySet, properties: &BTreeMap<String, String>) -> Value {
     Value::Object(search_keys(set, properties).into_iter().collect())
 }
 
-fn text_words(
+pub(crate) fn text_words(
     account: AccountId,
     set: &PropertySet,
     properties: &BTreeMap<String, String>,

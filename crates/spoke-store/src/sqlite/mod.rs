@@ -10,6 +10,7 @@ mod properties;
 mod read_pool;
 mod schemas;
 pub(crate) mod search;
+mod transfer;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +135,7 @@ mod store_impl {
     use spoke_core::value::{PropertySet, PropertyWrites};
 
     use super::SqliteStore;
+    use crate::transfer::{Row, Table};
     use crate::{
         AssociationLabel, AssociationLimit, AssociationLink, BatchMode, NewObject, Principal,
         Store, StoreResult,
@@ -419,6 +421,33 @@ mod store_impl {
             ids: Vec<ObjectId>,
         ) -> StoreResult<Vec<ObjectId>> {
             self.restore_objects_impl(account, properties, ids).await
+        }
+        async fn export_rows(
+            &self,
+            account: AccountId,
+            table: Table,
+            after: Option<Row>,
+            limit: usize,
+        ) -> StoreResult<Vec<Row>> {
+            self.export_rows_impl(account, table, after, limit).await
+        }
+        async fn import_rows(
+            &self,
+            account: AccountId,
+            table: Table,
+            rows: Vec<Row>,
+        ) -> StoreResult<()> {
+            self.import_rows_impl(account, table, rows).await
+        }
+        async fn reindex_objects(
+            &self,
+            account: AccountId,
+            properties: Arc<PropertySet>,
+            after: ObjectId,
+            limit: usize,
+        ) -> StoreResult<Option<ObjectId>> {
+            self.reindex_objects_impl(account, properties, after, limit)
+                .await
         }
         async fn archive_objects(
             &self,
