@@ -8,7 +8,11 @@
 # bench/RESULTS.md with the commit measured. Every phase is bounded in time. Everything it
 # starts is stopped on exit and its temporary directory removed.
 #
-# Knobs (environment): BENCH_RECORDS (1000000), PHASE_SECONDS (10), ROUNDS (3),
+# It does all that once per store, SQLite (embedded, the default) then PostgreSQL (a private
+# cluster started by scripts/postgres.sh, or SPOKE_TEST_DATABASE_URL's server), and writes both
+# reports into bench/RESULTS.md.
+#
+# Knobs (environment): BACKENDS ("sqlite postgres"), BENCH_RECORDS (1000000), PHASE_SECONDS (10), ROUNDS (3),
 # CONNECTIONS (64), SEED_CONCURRENCY (8), UPSERT_NEW_PERCENT (10), LISTWALK_SECONDS (120),
 # SEED_SECONDS (1800), PHASES (all phases, space-separated subset e.g. "get patch"),
 # RESULTS (bench/RESULTS.md), SPOKE_BIN (measure this spoke binary instead of building one).
@@ -28,6 +32,44 @@ export UPSERT_NEW_PERCENT
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 RESULTS=${RESULTS:-bench/RESULTS.md}
+
+# --- one run per store, one results file -------------------------------------------------
+if [ -z "${BENCH_BACKEND:-}" ]; then
+    # Each store's raw measurements and report are kept in target/bench/ (REPORT_ONLY=1 rebuilds
+    # RESULTS.md from them, e.g. after editing an analysis file).
+    PARTS="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
+    mkdir -p "$PARTS"
+    for backend in ${BACKENDS:-sqlite postgres}; do
+        if [ -n "${REPORT_ONLY:-}" ]; then
+            analysis="$ROOT/bench/ANALYSIS.md"
+            if [ "$backend" = postgres ]; then analysis="$ROOT/bench/ANALYSIS-postgres.md"; fi
+            "${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-report" --raw "$PARTS/$backend.raw" \
+                --out "$PARTS/$backend.md" --analysis "$analysis"
+        else
+            BENCH_BACKEND=$backend RESULTS="$PARTS/$backend.md" bash "$ROOT/bench/run.sh"
+        fi
+    done
+    {
+        echo "# Spoke benchmark results"
+        echo
+        echo "Written by \`bash bench/run.sh\` (see [README.md](README.md)); do not edit by hand. One"
+        echo "section per store: the same phases, seeded the same way, each with its own echo baseline"
+        echo "measured in the same run."
+        for backend in ${BACKENDS:-sqlite postgres}; do
+            case $backend in
+            sqlite) title="SQLite store (embedded, the default)" ;;
+            postgres) title="PostgreSQL store (\`--database-url\`)" ;;
+            *) title=$backend ;;
+            esac
+            echo
+            echo "## $title"
+            # Each part's own title goes; its headings move one level down.
+            tail -n +2 "$PARTS/$backend.md" | sed -e 's/^#/##/' -e '/^Written by `bash bench\/run.sh`/d'
+        done
+    } >"$RESULTS"
+    echo "[bench] wrote $RESULTS" >&2
+    exit 0
+fi
 WRK_DIR="$ROOT/bench/wrk"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -46,6 +88,7 @@ cleanup() {
             wait "$pid" 2>/dev/null || true
         fi
     done
+    if [ -n "${PG_STARTED:-}" ]; then SPOKE_PG_DIR="$WORK/pg" bash "$ROOT/scripts/postgres.sh" stop >&2 || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,6 +120,17 @@ done
 
 TOKEN="pat-na1-bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 DATA_DIR="$WORK/data"
+
+# --- the store ---------------------------------------------------------------------------
+STORE_ARGS=(--data-dir "$DATA_DIR")
+if [ "$BENCH_BACKEND" = postgres ]; then
+    PG_STARTED=1
+    PG_SERVER=$(SPOKE_PG_DIR="$WORK/pg" bash "$ROOT/scripts/postgres.sh" start) || die "cannot start PostgreSQL"
+    PG_DB="spoke_bench_$(date +%s)_$$"
+    psql "$PG_SERVER" -qc "CREATE DATABASE $PG_DB" >&2 || die "cannot create database $PG_DB"
+    STORE_ARGS=(--database-url "${PG_SERVER%/*}/$PG_DB")
+    log "store: PostgreSQL database $PG_DB"
+fi
 SEED_DATA="$WORK/seed-data.txt"
 RAW="$WORK/raw.txt"
 : >"$RAW"
@@ -99,7 +153,7 @@ wait_line() {
 start_spoke() {
     local out="$WORK/spoke-$1.out" t0
     t0=$(now_ns)
-    RUST_LOG=warn "$SPOKE_BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA_DIR" \
+    RUST_LOG=warn "$SPOKE_BIN" serve --listen 127.0.0.1:0 "${STORE_ARGS[@]}" \
         --token "$TOKEN" --durability "$1" >"$out" 2>"$out.err" &
     SPOKE_PID=$!
     PIDS+=("$SPOKE_PID")
@@ -199,6 +253,8 @@ if [ "$SPOKE_BIN" != "$BIN/spoke" ]; then COMMIT="a given SPOKE_BIN; harness at 
     echo "META kernel=$(uname -r)"
     echo "META wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')"
     echo "META rustc=$(rustc --version 2>/dev/null || echo rustc)"
+    echo "META store=$BENCH_BACKEND"
+    if [ "$BENCH_BACKEND" = postgres ]; then echo "META postgres=$(psql "$PG_SERVER" -Atc 'show server_version'), server on the same 2 cores; its CPU is not in the server CPU column"; fi
     echo "META records=$BENCH_RECORDS"
     echo "META rounds=$ROUNDS"
     echo "META phase_seconds=$PHASE_SECONDS"
@@ -271,5 +327,8 @@ stop_pid "$SPOKE_PID"
 stop_pid "$ECHO_PID"
 
 # --- report ------------------------------------------------------------------------------
-"$BIN/bench-report" --raw "$RAW" --out "$RESULTS" --analysis "$ROOT/bench/ANALYSIS.md"
+ANALYSIS="$ROOT/bench/ANALYSIS.md"
+if [ "$BENCH_BACKEND" = postgres ]; then ANALYSIS="$ROOT/bench/ANALYSIS-postgres.md"; fi
+cp "$RAW" "${RESULTS%.md}.raw"
+"$BIN/bench-report" --raw "$RAW" --out "$RESULTS" --analysis "$ANALYSIS"
 log "wrote $RESULTS"

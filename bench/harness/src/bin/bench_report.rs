@@ -617,6 +617,12 @@ fn report(raw: &Raw) -> (String, String) {
         m("mem"),
         m("kernel")
     );
+    if let Some(store) = raw.meta.get("store") {
+        let _ = writeln!(md, "- Store: {store}");
+    }
+    if let Some(pg) = raw.meta.get("postgres") {
+        let _ = writeln!(md, "- PostgreSQL: {pg}");
+    }
     let _ = writeln!(md, "- Tools: {}; {}", m("wrk"), m("rustc"));
     let _ = writeln!(
         md,

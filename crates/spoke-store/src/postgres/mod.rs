@@ -143,6 +143,7 @@ impl PostgresStore {
         };
         store.wait_for_database(&config, options.wait).await?;
         store.migrate().await?;
+        tokio::spawn(keep_statistics_fresh(store.pool.clone()));
         Ok(store)
     }
 
@@ -242,6 +243,34 @@ impl PostgresStore {
             )
             .await?;
         Ok(row.get(0))
+    }
+}
+
+/// Runs `ANALYZE objects` when many records changed since the last one. Searches are planned from
+/// the table's statistics (which search index is selective, whether walking ids in order
+/// finds a page early); PostgreSQL's autovacuum refreshes them only after 10% of a table
+/// changed and at most once a minute, so right after a bulk load every search could scan the
+/// whole type (measured: 150 instead of 5,000 searches/s at 20k contacts).
+async fn keep_statistics_fresh(pool: Pool) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let Ok(client) = pool.get().await else {
+            continue;
+        };
+        let stale = client
+            .query_opt(
+                "SELECT n_mod_since_analyze > 1000 + n_live_tup / 20 FROM pg_stat_user_tables
+                 WHERE relname = 'objects' AND schemaname = current_schema()",
+                &[],
+            )
+            .await;
+        if let Ok(Some(row)) = stale {
+            if row.get::<_, bool>(0) {
+                if let Err(e) = client.batch_execute("ANALYZE objects").await {
+                    tracing::warn!("ANALYZE objects: {e}");
+                }
+            }
+        }
     }
 }
 

@@ -333,6 +333,27 @@ async fn backfill_creation_entry(
     Ok(())
 }
 
+/// Locks records in id order before a batch updates them: concurrent batches touching the same
+/// records then queue instead of deadlocking (each would otherwise lock in its input order).
+async fn lock_in_id_order(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    mut ids: Vec<i64>,
+) -> StoreResult<()> {
+    if ids.len() < 2 {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id FROM objects WHERE account_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
+        )
+        .await?;
+    tx.query(&stmt, &[&account.0, &ids]).await?;
+    Ok(())
+}
+
 async fn update_one(
     tx: &Transaction<'_>,
     account: AccountId,
@@ -489,6 +510,7 @@ impl PostgresStore {
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         in_tx!(self, |tx| {
+            lock_in_id_order(&tx, account, inputs.iter().map(|(id, _)| id.0).collect()).await?;
             let mut out = Vec::with_capacity(inputs.len());
             for (id, writes) in &inputs {
                 // update_one checks existence before it writes anything, so a missing id needs
@@ -514,6 +536,14 @@ impl PostgresStore {
         let mut attempt = 0;
         loop {
             let result = in_tx!(self, |tx| {
+                let mut holders = Vec::with_capacity(inputs.len());
+                for (value, _) in &inputs {
+                    if let Some(id) = unique_holder(&tx, account, &set, &id_property, value).await?
+                    {
+                        holders.push(id.0);
+                    }
+                }
+                lock_in_id_order(&tx, account, holders).await?;
                 let mut out = Vec::with_capacity(inputs.len());
                 for (value, writes) in &inputs {
                     match unique_holder(&tx, account, &set, &id_property, value).await? {
