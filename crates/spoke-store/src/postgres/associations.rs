@@ -5,53 +5,63 @@ use spoke_core::ids::{AccountId, ObjectId};
 use super::{in_tx, PostgresStore};
 use crate::{AssociationLabel, AssociationLimit, AssociationLink, StoreResult};
 
-const INSERT: &str = "INSERT INTO associations
-    (account_id, from_id, to_type, to_id, type_id, from_type, category)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
-    ON CONFLICT (account_id, from_id, to_type, to_id, type_id)
-    DO UPDATE SET from_type = EXCLUDED.from_type, category = EXCLUDED.category";
-
 const DELETE_PAIR: &str = "DELETE FROM associations WHERE account_id = $1
     AND ((from_id = $2 AND to_id = $3) OR (from_id = $3 AND to_id = $2))";
 
-/// Writes links in both directions (inside the caller's transaction).
+/// Writes links in both directions (inside the caller's transaction), with one statement.
 pub(crate) async fn insert_links(
     tx: &deadpool_postgres::Transaction<'_>,
     account: AccountId,
     links: &[AssociationLink],
 ) -> StoreResult<()> {
-    if links.is_empty() {
+    // Both directions, each row once (one statement may not upsert a row twice).
+    let mut rows: std::collections::BTreeMap<(i64, String, i64, i64), (String, String)> =
+        Default::default();
+    for l in links {
+        rows.insert(
+            (l.from_id.0, l.to_type.clone(), l.to_id.0, l.type_id),
+            (l.from_type.clone(), l.category.clone()),
+        );
+        rows.insert(
+            (
+                l.to_id.0,
+                l.from_type.clone(),
+                l.from_id.0,
+                l.inverse_type_id,
+            ),
+            (l.to_type.clone(), l.category.clone()),
+        );
+    }
+    if rows.is_empty() {
         return Ok(());
     }
-    let stmt = tx.prepare_cached(INSERT).await?;
-    for l in links {
-        tx.execute(
-            &stmt,
-            &[
-                &account.0,
-                &l.from_id.0,
-                &l.to_type,
-                &l.to_id.0,
-                &l.type_id,
-                &l.from_type,
-                &l.category,
-            ],
-        )
-        .await?;
-        tx.execute(
-            &stmt,
-            &[
-                &account.0,
-                &l.to_id.0,
-                &l.from_type,
-                &l.from_id.0,
-                &l.inverse_type_id,
-                &l.to_type,
-                &l.category,
-            ],
-        )
-        .await?;
+    let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for ((from, to_type, to, type_id), (from_type, category)) in rows {
+        cols.0.push(from);
+        cols.1.push(to_type);
+        cols.2.push(to);
+        cols.3.push(type_id);
+        cols.4.push(from_type);
+        cols.5.push(category);
     }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO associations
+             (account_id, from_id, to_type, to_id, type_id, from_type, category)
+             SELECT $1, u.f, u.tt, u.t, u.ty, u.ft, u.c
+             FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
+                  AS u(f, tt, t, ty, ft, c)
+             ON CONFLICT (account_id, from_id, to_type, to_id, type_id)
+             DO UPDATE SET from_type = EXCLUDED.from_type, category = EXCLUDED.category",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &account.0, &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5,
+        ],
+    )
+    .await?;
     Ok(())
 }
 

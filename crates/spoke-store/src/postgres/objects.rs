@@ -196,256 +196,393 @@ pub(crate) fn text_words(
     words(account, &set.object_type.object_type_id.0, &text)
 }
 
-async fn create_one(
+/// One record during a batch update: its row as read (for implicit creation entries) and its
+/// state after the inputs applied so far.
+struct Pending {
+    row: Row,
+    record: ObjectRecord,
+    version: i64,
+    text_changed: bool,
+    touched: bool,
+}
+
+/// Applies partial updates to records, in input order, with a constant number of statements
+/// (whatever the batch size): the records are read and locked in id order, the changes
+/// computed here, then written with one UPDATE and two history INSERTs over arrays. A missing
+/// or archived id is `Err(NotFound)` for that input; a unique clash fails the call.
+async fn update_many(
     tx: &Transaction<'_>,
     account: AccountId,
     set: &PropertySet,
-    writes: &PropertyWrites,
+    inputs: &[(ObjectId, &PropertyWrites)],
     source: &WriteSource,
-) -> StoreResult<ObjectRecord> {
+) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
     let object_type = set.object_type.as_ref();
     let ot = object_type.object_type_id.0.as_str();
-    let stmt = tx.prepare_cached("SELECT nextval('object_ids')").await?;
-    let id = ObjectId(tx.query_one(&stmt, &[]).await?.get(0));
+    let mut ids: Vec<i64> = inputs.iter().map(|(id, _)| id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // Locks in id order: concurrent batches touching the same records queue instead of
+    // deadlocking.
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, version, created_source_type, created_source_id, object_type
+             FROM objects WHERE account_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"
+        ))
+        .await?;
+    let mut pending: BTreeMap<i64, Pending> = BTreeMap::new();
+    for r in tx.query(&stmt, &[&account.0, &ids]).await? {
+        if r.get::<_, &str>(8) != ot {
+            continue;
+        }
+        let record = to_record(&r)?;
+        if record.archived() {
+            continue;
+        }
+        let row = Row {
+            record: record.clone(),
+            version: r.get(5),
+            created_source: WriteSource {
+                source_type: r.get(6),
+                source_id: r.get(7),
+            },
+        };
+        pending.insert(
+            record.id.0,
+            Pending {
+                version: row.version,
+                row,
+                record,
+                text_changed: false,
+                touched: false,
+            },
+        );
+    }
     let now = Timestamp::now();
-    let mut properties: BTreeMap<String, String> = BTreeMap::new();
-    for (name, write) in &writes.values {
-        let value = write.apply(None);
-        if !value.is_empty() {
-            properties.insert(name.clone(), value);
+    let mut backfilled: std::collections::HashSet<(i64, String)> = Default::default();
+    let mut backfill = HistoryRows::default();
+    let mut history = HistoryRows::default();
+    let mut out = Vec::with_capacity(inputs.len());
+    for (id, writes) in inputs {
+        let Some(p) = pending.get_mut(&id.0) else {
+            out.push(Err(StoreError::NotFound));
+            continue;
+        };
+        let mut changed: Vec<(String, String)> = Vec::new();
+        for (name, write) in &writes.values {
+            let old = p.record.properties.get(name).map(String::as_str);
+            let new = write.apply(old);
+            if old.unwrap_or("") == new && old.is_some() {
+                continue;
+            }
+            if is_unique(set, name) {
+                release_unique(tx, account, ot, Some(name), *id).await?;
+                if !new.is_empty() {
+                    claim_unique(tx, account, set, name, &new, *id).await?;
+                }
+            }
+            changed.push((name.clone(), new));
+        }
+        let at = now.max(p.record.created_at);
+        p.version += 1;
+        p.touched = true;
+        for (name, value) in &changed {
+            p.record.properties.insert(name.clone(), value.clone());
+            p.text_changed |= object_type.searchable_properties.contains(name);
+        }
+        let lastmod = at.to_iso();
+        p.record
+            .properties
+            .insert(object_type.lastmodified_property.clone(), lastmod.clone());
+        p.record.updated_at = at;
+        changed.push((object_type.lastmodified_property.clone(), lastmod));
+        for (name, value) in changed {
+            // The implicit creation entry of a property without history, written before its
+            // first change (see the SQLite schema); once per record and property.
+            if backfilled.insert((id.0, name.clone())) {
+                if let Some(initial) = p.row.record.properties.get(&name).filter(|v| !v.is_empty())
+                {
+                    backfill.push(
+                        id.0,
+                        &name,
+                        1,
+                        initial.clone(),
+                        p.row.record.created_at,
+                        &p.row.created_source,
+                    );
+                }
+            }
+            history.push(id.0, &name, p.version, value, at, source);
+        }
+        out.push(Ok(p.record.clone()));
+    }
+    let touched: Vec<&Pending> = pending.values().filter(|p| p.touched).collect();
+    if touched.is_empty() {
+        return Ok(out);
+    }
+    let mut cols = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for p in &touched {
+        cols.0.push(p.record.id.0);
+        cols.1.push(serde_json::to_string(&p.record.properties)?);
+        cols.2.push(search_json(set, &p.record.properties));
+        cols.3.push(p.record.updated_at.millis());
+        cols.4.push(p.version);
+        cols.5.push(p.text_changed);
+        cols.6.push(if p.text_changed {
+            text_words(account, set, &p.record.properties).join(" ")
+        } else {
+            String::new()
+        });
+    }
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE objects AS o SET properties = u.properties, search = u.search,
+                 updated_at = u.updated_at, version = u.version,
+                 search_words = CASE WHEN u.text_changed
+                     THEN array_to_tsvector(string_to_array(u.words, ' ')) ELSE o.search_words END
+             FROM unnest($2::bigint[], $3::text[], $4::jsonb[], $5::bigint[], $6::bigint[],
+                         $7::bool[], $8::text[])
+                  AS u(id, properties, search, updated_at, version, text_changed, words)
+             WHERE o.account_id = $1 AND o.id = u.id",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &account.0, &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6,
+        ],
+    )
+    .await?;
+    // Creation entries only where the property has no history yet (checked against the rows
+    // before this statement), then this batch's entries.
+    backfill
+        .insert(
+            tx,
+            account,
+            "WHERE NOT EXISTS (SELECT 1 FROM property_history h
+                 WHERE h.account_id = $1 AND h.object_id = u.id AND h.property = u.property)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    history
+        .insert(
+            tx,
+            account,
+            "ON CONFLICT (account_id, object_id, property, version) DO UPDATE SET
+                 value = EXCLUDED.value, timestamp = EXCLUDED.timestamp,
+                 source_type = EXCLUDED.source_type, source_id = EXCLUDED.source_id",
+        )
+        .await?;
+    Ok(out)
+}
+
+/// History rows to insert with one statement.
+#[derive(Default)]
+struct HistoryRows {
+    ids: Vec<i64>,
+    properties: Vec<String>,
+    versions: Vec<i64>,
+    values: Vec<String>,
+    timestamps: Vec<i64>,
+    source_types: Vec<String>,
+    source_ids: Vec<Option<String>>,
+}
+
+impl HistoryRows {
+    fn push(
+        &mut self,
+        id: i64,
+        property: &str,
+        version: i64,
+        value: String,
+        at: Timestamp,
+        source: &WriteSource,
+    ) {
+        self.ids.push(id);
+        self.properties.push(property.to_string());
+        self.versions.push(version);
+        self.values.push(value);
+        self.timestamps.push(at.millis());
+        self.source_types.push(source.source_type.clone());
+        self.source_ids.push(source.source_id.clone());
+    }
+
+    async fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        account: AccountId,
+        tail: &str,
+    ) -> StoreResult<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO property_history
+                 (account_id, object_id, property, version, value, timestamp, source_type, source_id)
+                 SELECT $1, u.id, u.property, u.version, u.value, u.ts, u.st, u.sid
+                 FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],
+                             $7::text[], $8::text[]) AS u(id, property, version, value, ts, st, sid)
+                 {tail}"
+            ))
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &account.0,
+                &self.ids,
+                &self.properties,
+                &self.versions,
+                &self.values,
+                &self.timestamps,
+                &self.source_types,
+                &self.source_ids,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Creates records with a constant number of statements: ids from the sequence in one query,
+/// unique values claimed with one INSERT (a value already held, or repeated within the inputs,
+/// fails the call with `UniqueConflict`), records inserted with one INSERT over arrays.
+async fn create_many(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    set: &PropertySet,
+    inputs: &[&NewObject],
+    source: &WriteSource,
+) -> StoreResult<Vec<ObjectRecord>> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let object_type = set.object_type.as_ref();
+    let ot = object_type.object_type_id.0.as_str();
+    let stmt = tx
+        .prepare_cached("SELECT nextval('object_ids') FROM generate_series(1, $1::bigint)")
+        .await?;
+    let mut ids: Vec<i64> = tx
+        .query(&stmt, &[&(inputs.len() as i64)])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ids.sort_unstable();
+    let now = Timestamp::now();
+    let iso = now.to_iso();
+    let mut records = Vec::with_capacity(inputs.len());
+    let mut claims: Vec<(String, String, String, i64)> = Vec::new(); // property, key, value, id
+    for (input, &id) in inputs.iter().zip(&ids) {
+        let mut properties: BTreeMap<String, String> = BTreeMap::new();
+        for (name, write) in &input.writes.values {
+            let value = write.apply(None);
+            if !value.is_empty() {
+                properties.insert(name.clone(), value);
+            }
+        }
+        properties.insert(object_type.createdate_property.clone(), iso.clone());
+        properties.insert(object_type.lastmodified_property.clone(), iso.clone());
+        properties.insert(OBJECT_ID_PROPERTY.to_string(), id.to_string());
+        for name in &input.writes.unique {
+            if let Some(value) = properties.get(name) {
+                if let Some(key) = set.get(name).and_then(|d| search_key(d, value)) {
+                    claims.push((name.clone(), unique_key(&key), value.clone(), id));
+                }
+            }
+        }
+        records.push(ObjectRecord {
+            id: ObjectId(id),
+            properties,
+            created_at: now,
+            updated_at: now,
+            archived_at: None,
+        });
+    }
+    if !claims.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO unique_values (account_id, object_type, property, value_key, object_id)
+                 SELECT $1, $2, u.p, u.k, u.i FROM unnest($3::text[], $4::text[], $5::bigint[])
+                      AS u(p, k, i)
+                 ON CONFLICT DO NOTHING RETURNING object_id, property",
+            )
+            .await?;
+        let props: Vec<&str> = claims.iter().map(|c| c.0.as_str()).collect();
+        let keys: Vec<&str> = claims.iter().map(|c| c.1.as_str()).collect();
+        let owners: Vec<i64> = claims.iter().map(|c| c.3).collect();
+        let claimed: std::collections::HashSet<(i64, String)> = tx
+            .query(&stmt, &[&account.0, &ot, &props, &keys, &owners])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        if let Some((property, key, value, id)) = claims
+            .iter()
+            .find(|c| !claimed.contains(&(c.3, c.0.clone())))
+        {
+            let existing = unique_holder_by_key(tx, account, ot, property, key)
+                .await?
+                .unwrap_or(ObjectId(*id));
+            return Err(StoreError::UniqueConflict {
+                property: property.clone(),
+                value: value.clone(),
+                existing,
+                on: Some(ObjectId(*id)),
+            });
         }
     }
-    let iso = now.to_iso();
-    properties.insert(object_type.createdate_property.clone(), iso.clone());
-    properties.insert(object_type.lastmodified_property.clone(), iso);
-    properties.insert(OBJECT_ID_PROPERTY.to_string(), id.to_string());
-    for name in &writes.unique {
-        if let Some(value) = properties.get(name) {
-            claim_unique(tx, account, set, name, value, id).await?;
-        }
+    let (mut jsons, mut searches, mut words) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &records {
+        jsons.push(serde_json::to_string(&r.properties)?);
+        searches.push(search_json(set, &r.properties));
+        words.push(text_words(account, set, &r.properties).join(" "));
     }
     let stmt = tx
         .prepare_cached(
             "INSERT INTO objects (account_id, id, object_type, properties, search, search_words,
-             created_at, updated_at, archived_at, version, created_source_type, created_source_id)
-             VALUES ($1, $2, $3, $4, $5, array_to_tsvector($6::text[]), $7, $7, NULL, 1, $8, $9)",
+                 created_at, updated_at, archived_at, version, created_source_type, created_source_id)
+             SELECT $1, u.id, $2, u.properties, u.search,
+                    array_to_tsvector(string_to_array(u.words, ' ')), $3, $3, NULL, 1, $4, $5
+             FROM unnest($6::bigint[], $7::text[], $8::jsonb[], $9::text[])
+                  AS u(id, properties, search, words)",
         )
         .await?;
     tx.execute(
         &stmt,
         &[
             &account.0,
-            &id.0,
             &ot,
-            &serde_json::to_string(&properties)?,
-            &search_json(set, &properties),
-            &text_words(account, set, &properties),
             &now.millis(),
             &source.source_type,
             &source.source_id,
+            &ids,
+            &jsons,
+            &searches,
+            &words,
         ],
     )
     .await?;
-    Ok(ObjectRecord {
-        id,
-        properties,
-        created_at: now,
-        updated_at: now,
-        archived_at: None,
-    })
-}
-
-async fn insert_history(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    id: ObjectId,
-    version: i64,
-    at: Timestamp,
-    source: &WriteSource,
-    changes: &[(&str, &str)],
-) -> StoreResult<()> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO property_history
-             (account_id, object_id, property, version, value, timestamp, source_type, source_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (account_id, object_id, property, version) DO UPDATE SET
-             value = EXCLUDED.value, timestamp = EXCLUDED.timestamp,
-             source_type = EXCLUDED.source_type, source_id = EXCLUDED.source_id",
-        )
-        .await?;
-    for (property, value) in changes {
-        tx.execute(
-            &stmt,
-            &[
-                &account.0,
-                &id.0,
-                property,
-                &version,
-                value,
-                &at.millis(),
-                &source.source_type,
-                &source.source_id,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Writes the implicit creation entry of a property before its first update (see SQLite's).
-async fn backfill_creation_entry(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    row: &Row,
-    property: &str,
-) -> StoreResult<()> {
-    let Some(value) = row
-        .record
-        .properties
-        .get(property)
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(());
-    };
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO property_history
-             (account_id, object_id, property, version, value, timestamp, source_type, source_id)
-             SELECT $1, $2, $3, 1, $4, $5, $6, $7
-             WHERE NOT EXISTS (SELECT 1 FROM property_history
-                               WHERE account_id = $1 AND object_id = $2 AND property = $3)",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &account.0,
-            &row.record.id.0,
-            &property,
-            value,
-            &row.record.created_at.millis(),
-            &row.created_source.source_type,
-            &row.created_source.source_id,
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Locks records in id order before a batch updates them: concurrent batches touching the same
-/// records then queue instead of deadlocking (each would otherwise lock in its input order).
-async fn lock_in_id_order(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    mut ids: Vec<i64>,
-) -> StoreResult<()> {
-    if ids.len() < 2 {
-        return Ok(());
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id FROM objects WHERE account_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
-        )
-        .await?;
-    tx.query(&stmt, &[&account.0, &ids]).await?;
-    Ok(())
-}
-
-async fn update_one(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    set: &PropertySet,
-    id: ObjectId,
-    writes: &PropertyWrites,
-    source: &WriteSource,
-) -> StoreResult<ObjectRecord> {
-    let object_type = set.object_type.as_ref();
-    let ot = object_type.object_type_id.0.as_str();
-    let Some(row) = read_row(tx, account, ot, id, true).await? else {
-        return Err(StoreError::NotFound);
-    };
-    let mut record = row.record.clone();
-    if record.archived() {
-        return Err(StoreError::NotFound);
-    }
-    let mut changed: Vec<(String, String)> = Vec::new();
-    for (name, write) in &writes.values {
-        let old = record.properties.get(name).map(String::as_str);
-        let new = write.apply(old);
-        if old.unwrap_or("") == new && old.is_some() {
-            continue;
-        }
-        if is_unique(set, name) {
-            release_unique(tx, account, ot, Some(name), id).await?;
-            if !new.is_empty() {
-                claim_unique(tx, account, set, name, &new, id).await?;
-            }
-        }
-        changed.push((name.clone(), new));
-    }
-    let now = Timestamp::now().max(record.created_at);
-    let version = row.version + 1;
-    for (name, value) in &changed {
-        record.properties.insert(name.clone(), value.clone());
-    }
-    record
-        .properties
-        .insert(object_type.lastmodified_property.clone(), now.to_iso());
-    record.updated_at = now;
-    let text_changed = changed
+    let links: Vec<AssociationLink> = inputs
         .iter()
-        .any(|(name, _)| object_type.searchable_properties.contains(name));
-    let json = serde_json::to_string(&record.properties)?;
-    let search = search_json(set, &record.properties);
-    if text_changed {
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE objects SET properties = $1, search = $2, updated_at = $3, version = $4,
-                 search_words = array_to_tsvector($7::text[])
-                 WHERE account_id = $5 AND id = $6",
-            )
-            .await?;
-        let words = text_words(account, set, &record.properties);
-        tx.execute(
-            &stmt,
-            &[
-                &json,
-                &search,
-                &now.millis(),
-                &version,
-                &account.0,
-                &id.0,
-                &words,
-            ],
-        )
-        .await?;
-    } else {
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE objects SET properties = $1, search = $2, updated_at = $3, version = $4
-                 WHERE account_id = $5 AND id = $6",
-            )
-            .await?;
-        tx.execute(
-            &stmt,
-            &[&json, &search, &now.millis(), &version, &account.0, &id.0],
-        )
-        .await?;
-    }
-    let lastmod = now.to_iso();
-    let mut history: Vec<(&str, &str)> = changed
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .zip(&records)
+        .flat_map(|(input, record)| {
+            input.associations.iter().map(|l| AssociationLink {
+                from_id: record.id,
+                ..l.clone()
+            })
+        })
         .collect();
-    history.push((object_type.lastmodified_property.as_str(), lastmod.as_str()));
-    for (property, _) in &history {
-        backfill_creation_entry(tx, account, &row, property).await?;
-    }
-    insert_history(tx, account, id, version, now, source, &history).await?;
-    Ok(record)
+    insert_links(tx, account, &links).await?;
+    Ok(records)
 }
 
 impl PostgresStore {
@@ -458,43 +595,33 @@ impl PostgresStore {
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         self.ensure_builtin_indexes(&set.object_type).await?;
+        if mode == BatchMode::AllOrNothing {
+            let all: Vec<&NewObject> = inputs.iter().collect();
+            let records = in_tx!(self, |tx| create_many(&tx, account, &set, &all, &source)
+                .await)?;
+            return Ok(records.into_iter().map(Ok).collect());
+        }
+        // Per input: each in a savepoint, so a failing one rolls back only itself.
         in_tx!(self, |tx| {
             let mut out = Vec::with_capacity(inputs.len());
             for input in &inputs {
-                if mode == BatchMode::PerInput {
-                    tx.batch_execute("SAVEPOINT input").await?;
-                }
-                let result = async {
-                    let record = create_one(&tx, account, &set, &input.writes, &source).await?;
-                    let links: Vec<AssociationLink> = input
-                        .associations
-                        .iter()
-                        .map(|l| AssociationLink {
-                            from_id: record.id,
-                            ..l.clone()
-                        })
-                        .collect();
-                    insert_links(&tx, account, &links).await?;
-                    StoreResult::Ok(record)
-                }
-                .await;
-                match mode {
-                    BatchMode::AllOrNothing => out.push(Ok(result?)),
-                    BatchMode::PerInput => {
-                        match &result {
-                            Err(StoreError::Transient(_)) | Err(StoreError::Internal(_)) => {
-                                // The transaction itself failed: retry or fail the call.
-                                return Err(result.err().unwrap_or(StoreError::NotFound));
-                            }
-                            Ok(_) => tx.batch_execute("RELEASE SAVEPOINT input").await?,
-                            Err(_) => {
-                                tx.batch_execute(
-                                    "ROLLBACK TO SAVEPOINT input; RELEASE SAVEPOINT input",
-                                )
-                                .await?
-                            }
-                        }
-                        out.push(result);
+                tx.batch_execute("SAVEPOINT input").await?;
+                let result = create_many(&tx, account, &set, &[input], &source)
+                    .await
+                    .map(|mut r| r.remove(0));
+                match result {
+                    Err(e @ (StoreError::Transient(_) | StoreError::Internal(_))) => {
+                        // The transaction itself failed: retry or fail the call.
+                        return Err(e);
+                    }
+                    Ok(record) => {
+                        tx.batch_execute("RELEASE SAVEPOINT input").await?;
+                        out.push(Ok(record));
+                    }
+                    Err(e) => {
+                        tx.batch_execute("ROLLBACK TO SAVEPOINT input; RELEASE SAVEPOINT input")
+                            .await?;
+                        out.push(Err(e));
                     }
                 }
             }
@@ -509,19 +636,9 @@ impl PostgresStore {
         inputs: Vec<(ObjectId, PropertyWrites)>,
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
-        in_tx!(self, |tx| {
-            lock_in_id_order(&tx, account, inputs.iter().map(|(id, _)| id.0).collect()).await?;
-            let mut out = Vec::with_capacity(inputs.len());
-            for (id, writes) in &inputs {
-                // update_one checks existence before it writes anything, so a missing id needs
-                // no rollback; any other error fails the whole call.
-                match update_one(&tx, account, &set, *id, writes, &source).await {
-                    Err(StoreError::NotFound) => out.push(Err(StoreError::NotFound)),
-                    other => out.push(Ok(other?)),
-                }
-            }
-            Ok(out)
-        })
+        let refs: Vec<(ObjectId, &PropertyWrites)> = inputs.iter().map(|(i, w)| (*i, w)).collect();
+        in_tx!(self, |tx| update_many(&tx, account, &set, &refs, &source)
+            .await)
     }
 
     pub(crate) async fn upsert_objects_impl(
@@ -533,27 +650,62 @@ impl PostgresStore {
         source: WriteSource,
     ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
         self.ensure_builtin_indexes(&set.object_type).await?;
+        let ot = set.object_type.object_type_id.0.clone();
+        // Each input's unique key (the server refuses repeated values in one batch).
+        let keys: Vec<Option<String>> = inputs
+            .iter()
+            .map(|(v, _)| {
+                set.get(&id_property)
+                    .and_then(|d| search_key(d, v))
+                    .map(|k| unique_key(&k))
+            })
+            .collect();
+        let wanted: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
         let mut attempt = 0;
         loop {
             let result = in_tx!(self, |tx| {
-                let mut holders = Vec::with_capacity(inputs.len());
-                for (value, _) in &inputs {
-                    if let Some(id) = unique_holder(&tx, account, &set, &id_property, value).await?
-                    {
-                        holders.push(id.0);
-                    }
-                }
-                lock_in_id_order(&tx, account, holders).await?;
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT value_key, object_id FROM unique_values WHERE account_id = $1
+                         AND object_type = $2 AND property = $3 AND value_key = ANY($4)",
+                    )
+                    .await?;
+                let holders: BTreeMap<String, i64> = tx
+                    .query(&stmt, &[&account.0, &ot, &id_property, &wanted])
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+                let holder_of = |i: usize| keys[i].as_ref().and_then(|k| holders.get(k)).copied();
+                let updates: Vec<(ObjectId, &PropertyWrites)> = (0..inputs.len())
+                    .filter_map(|i| holder_of(i).map(|id| (ObjectId(id), &inputs[i].1)))
+                    .collect();
+                let creates: Vec<NewObject> = (0..inputs.len())
+                    .filter(|i| holder_of(*i).is_none())
+                    .map(|i| NewObject {
+                        writes: inputs[i].1.clone(),
+                        associations: vec![],
+                    })
+                    .collect();
+                let mut updated = update_many(&tx, account, &set, &updates, &source)
+                    .await?
+                    .into_iter();
+                let create_refs: Vec<&NewObject> = creates.iter().collect();
+                let mut created = create_many(&tx, account, &set, &create_refs, &source)
+                    .await?
+                    .into_iter();
                 let mut out = Vec::with_capacity(inputs.len());
-                for (value, writes) in &inputs {
-                    match unique_holder(&tx, account, &set, &id_property, value).await? {
-                        Some(id) => out.push((
-                            update_one(&tx, account, &set, id, writes, &source).await?,
-                            false,
-                        )),
-                        None => {
-                            out.push((create_one(&tx, account, &set, writes, &source).await?, true))
-                        }
+                for i in 0..inputs.len() {
+                    if holder_of(i).is_some() {
+                        let record = updated.next().ok_or_else(|| {
+                            StoreError::Internal("upsert: missing update".into())
+                        })??;
+                        out.push((record, false));
+                    } else {
+                        let record = created
+                            .next()
+                            .ok_or_else(|| StoreError::Internal("upsert: missing create".into()))?;
+                        out.push((record, true));
                     }
                 }
                 Ok(out)
