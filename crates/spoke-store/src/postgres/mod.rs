@@ -122,9 +122,14 @@ impl PostgresStore {
             .url
             .parse()
             .map_err(|e| StoreError::Internal(format!("bad database URL: {e}")))?;
+        // Custom plans always: statements are cached per connection, and a generic plan cannot
+        // see how many ids an `= ANY($n)` array holds or how selective a search key is (it
+        // picked hash joins over whole tables for single-record updates).
+        let mut session = String::from("-c plan_cache_mode=force_custom_plan");
         if !options.synchronous_commit {
-            config.options("-c synchronous_commit=off");
+            session.push_str(" -c synchronous_commit=off");
         }
+        config.options(&session);
         config.application_name("spoke");
         let manager = Manager::from_config(
             config.clone(),

@@ -258,8 +258,28 @@ async fn update_many(
             },
         );
     }
+    // Properties of these records that already have history rows: the others get their
+    // implicit creation entry written before their first change (see the SQLite schema).
+    let mut names: Vec<&str> = inputs
+        .iter()
+        .flat_map(|(_, w)| w.values.keys().map(String::as_str))
+        .collect();
+    names.push(object_type.lastmodified_property.as_str());
+    names.sort_unstable();
+    names.dedup();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT DISTINCT object_id, property FROM property_history
+             WHERE account_id = $1 AND object_id = ANY($2) AND property = ANY($3)",
+        )
+        .await?;
+    let mut backfilled: std::collections::HashSet<(i64, String)> = tx
+        .query(&stmt, &[&account.0, &ids, &names])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let now = Timestamp::now();
-    let mut backfilled: std::collections::HashSet<(i64, String)> = Default::default();
     let mut backfill = HistoryRows::default();
     let mut history = HistoryRows::default();
     let mut out = Vec::with_capacity(inputs.len());
@@ -351,7 +371,7 @@ async fn update_many(
              FROM unnest($2::bigint[], $3::text[], $4::jsonb[], $5::bigint[], $6::bigint[],
                          $7::bool[], $8::text[])
                   AS u(id, properties, search, updated_at, version, text_changed, words)
-             WHERE o.account_id = $1 AND o.id = u.id",
+             WHERE o.account_id = $1 AND o.id = ANY($2) AND o.id = u.id",
         )
         .await?;
     tx.execute(
@@ -361,16 +381,9 @@ async fn update_many(
         ],
     )
     .await?;
-    // Creation entries only where the property has no history yet (checked against the rows
-    // before this statement), then this batch's entries.
+    // Creation entries first (version 1), then this batch's entries.
     backfill
-        .insert(
-            tx,
-            account,
-            "WHERE NOT EXISTS (SELECT 1 FROM property_history h
-                 WHERE h.account_id = $1 AND h.object_id = u.id AND h.property = u.property)
-             ON CONFLICT DO NOTHING",
-        )
+        .insert(tx, account, "ON CONFLICT DO NOTHING")
         .await?;
     history
         .insert(
