@@ -262,9 +262,15 @@ async fn keep_statistics_fresh(pool: Pool) {
         let Ok(client) = pool.get().await else {
             continue;
         };
+        // Also when a statistics object has never been computed (a search index was just
+        // created, see search.rs).
         let stale = client
             .query_opt(
-                "SELECT n_mod_since_analyze > 1000 + n_live_tup / 20 FROM pg_stat_user_tables
+                "SELECT n_mod_since_analyze > 1000 + n_live_tup / 20
+                     OR EXISTS (SELECT 1 FROM pg_statistic_ext e
+                                LEFT JOIN pg_statistic_ext_data d ON d.stxoid = e.oid
+                                WHERE e.stxrelid = 'objects'::regclass AND d.stxoid IS NULL)
+                 FROM pg_stat_user_tables
                  WHERE relname = 'objects' AND schemaname = current_schema()",
                 &[],
             )

@@ -24,13 +24,18 @@ fn key_expr(name: &str) -> String {
     format!("(search -> '{name}')")
 }
 
-fn index_name(object_type: &str, property: &str) -> String {
-    format!(
-        "search_{}_{}_{}",
+/// The name of a property's search index (`kind` "search") or statistics object ("stats"):
+/// the hash of the type and property first, so that PostgreSQL's 63-byte cut of long names never
+/// makes two of them collide.
+fn object_name(kind: &str, object_type: &str, property: &str) -> String {
+    let mut name = format!(
+        "{kind}_{}_{}_{}",
+        short_hash(&format!("{object_type}/{property}")),
         object_type.replace('-', "_"),
-        property.to_ascii_lowercase(),
-        short_hash(property)
-    )
+        property.to_ascii_lowercase()
+    );
+    name.truncate(63);
+    name
 }
 
 /// Creates the search index of one property of one object type (keyed by account, then the
@@ -44,7 +49,7 @@ pub(crate) async fn create_search_index(
     if !is_sql_safe(property) || !is_sql_safe_type(object_type) {
         return Ok(());
     }
-    let name = index_name(object_type, property);
+    let name = object_name("search", object_type, property);
     let exists = tx
         .query_opt("SELECT 1 FROM pg_class WHERE relname = $1", &[&name])
         .await?;
@@ -56,6 +61,16 @@ pub(crate) async fn create_search_index(
     tx.batch_execute(&format!(
         "CREATE INDEX IF NOT EXISTS \"{name}\" ON objects (account_id, {}) \
          WHERE object_type = '{object_type}' AND archived_at IS NULL",
+        key_expr(property)
+    ))
+    .await?;
+    // The planner ignores a partial index's statistics, so without these it guesses that an
+    // equality on a key matches 0.5% of all records — and at a million records prefers walking
+    // every record in id order to find a page (measured: 3 searches by email per second).
+    // Expression statistics (PostgreSQL 14+) give it the key's real distribution after ANALYZE.
+    let stats = object_name("stats", object_type, property);
+    tx.batch_execute(&format!(
+        "CREATE STATISTICS IF NOT EXISTS \"{stats}\" ON ({}) FROM objects",
         key_expr(property)
     ))
     .await?;
