@@ -123,18 +123,24 @@ pub fn new_token() -> String {
 /// The default account (the oldest); on an empty store one is created with a token that is
 /// printed once.
 pub async fn default_account(store: &dyn Store) -> Result<AccountId, String> {
-    let accounts = store.accounts().await.map_err(|e| e.to_string())?;
-    if let Some(first) = accounts.first() {
-        return Ok(*first);
-    }
-    let account = store.create_account().await.map_err(|e| e.to_string())?;
-    let token = new_token();
-    store
-        .add_token(account, &token)
+    if let Some(account) = store
+        .create_first_account()
         .await
-        .map_err(|e| e.to_string())?;
-    println!("Created account {account}. Its access token (shown only now; keep it): {token}");
-    Ok(account)
+        .map_err(|e| e.to_string())?
+    {
+        let token = new_token();
+        store
+            .add_token(account, &token)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("Created account {account}. Its access token (shown only now; keep it): {token}");
+        return Ok(account);
+    }
+    let accounts = store.accounts().await.map_err(|e| e.to_string())?;
+    accounts
+        .first()
+        .copied()
+        .ok_or_else(|| "the store has no account".to_string())
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {

@@ -7,8 +7,9 @@
 mod common;
 
 use std::collections::HashSet;
+use std::process::Command;
 
-use common::{assert_error, test_database_server, uuid_like, Server};
+use common::{assert_error, database_for, test_database_server, uuid_like, Server};
 use serde_json::json;
 
 /// Two nodes on one database, or `None` when the tests run on SQLite.
@@ -276,4 +277,41 @@ async fn writes_through_one_node_are_visible_through_the_other_on_the_next_reque
     assert_eq!(r.status, 204);
     let r = cb.get(&format!("/crm/v3/objects/contacts/{id}")).await;
     assert_eq!(r.status, 404, "{}", r.text);
+}
+
+#[tokio::test]
+async fn nodes_starting_together_on_an_empty_database_share_one_account() {
+    if test_database_server().is_none() {
+        eprintln!("multinode: skipped (no SPOKE_TEST_DATABASE_URL: these tests need PostgreSQL)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_for(dir.path());
+    let token = format!("together-{}", uuid_like());
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Server::start_on(dir.path(), &token, url.clone()));
+        let b = s.spawn(|| Server::start_on(dir.path(), &token, url.clone()));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    // The token works on both, for the same account: a record made through one is read
+    // through the other.
+    let id = a
+        .client()
+        .create_contact(json!({"firstname": "together"}))
+        .await;
+    let r = b
+        .client()
+        .get(&format!("/crm/v3/objects/contacts/{id}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let accounts = Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["accounts", "list"])
+        .envs(a.store_env())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&accounts.stdout).lines().count(),
+        1,
+        "one account"
+    );
 }

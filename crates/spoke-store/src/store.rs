@@ -93,6 +93,11 @@ pub trait Store: Send + Sync + 'static {
     /// Creates an account (portal) with a fresh id and its first owner (the account's user).
     async fn create_account(&self) -> StoreResult<AccountId>;
 
+    /// Creates an account as [`Store::create_account`] does, but only when the store has none
+    /// (atomically: of several processes starting on one empty store, one creates it).
+    /// Returns the new account, or `None` when one existed.
+    async fn create_first_account(&self) -> StoreResult<Option<AccountId>>;
+
     /// All accounts, oldest first.
     async fn accounts(&self) -> StoreResult<Vec<AccountId>>;
 

@@ -23,6 +23,27 @@ async fn put_owner(
     Ok(())
 }
 
+/// Inserts an account with its first owner; portal ids as in SQLite (8 random digits, retried
+/// on a clash).
+async fn insert_account(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<AccountId> {
+    for _ in 0..32 {
+        let id: i64 = rand::rng().random_range(10_000_000..100_000_000);
+        let inserted = tx
+            .execute(
+                "INSERT INTO accounts (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&id, &Timestamp::now().millis()],
+            )
+            .await?;
+        if inserted == 1 {
+            put_owner(tx, AccountId(id), &first_owner(AccountId(id))).await?;
+            return Ok(AccountId(id));
+        }
+    }
+    Err(StoreError::Internal(
+        "could not pick a free account id".into(),
+    ))
+}
+
 impl PostgresStore {
     pub(crate) async fn config_version_impl(&self, account: AccountId) -> StoreResult<i64> {
         let client = self.client().await?;
@@ -53,25 +74,23 @@ impl PostgresStore {
     }
 
     pub(crate) async fn create_account_impl(&self) -> StoreResult<AccountId> {
+        in_tx!(self, |tx| insert_account(&tx).await)
+    }
+
+    pub(crate) async fn create_first_account_impl(&self) -> StoreResult<Option<AccountId>> {
         in_tx!(self, |tx| {
-            // Portal ids as in SQLite: 8 random digits, retried on a clash.
-            for _ in 0..32 {
-                let id: i64 = rand::rng().random_range(10_000_000..100_000_000);
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO accounts (id, created_at) VALUES ($1, $2)
-                         ON CONFLICT (id) DO NOTHING",
-                        &[&id, &Timestamp::now().millis()],
-                    )
-                    .await?;
-                if inserted == 1 {
-                    put_owner(&tx, AccountId(id), &first_owner(AccountId(id))).await?;
-                    return Ok(AccountId(id));
-                }
+            // Several nodes starting together on an empty database: the lock (which conflicts
+            // with itself) lets one create the account; the others then find it.
+            tx.batch_execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+                .await?;
+            if tx
+                .query_opt("SELECT id FROM accounts LIMIT 1", &[])
+                .await?
+                .is_some()
+            {
+                return Ok(None);
             }
-            Err(StoreError::Internal(
-                "could not pick a free account id".into(),
-            ))
+            insert_account(&tx).await.map(Some)
         })
     }
 

@@ -40,6 +40,25 @@ fn put_owner(conn: &rusqlite::Connection, account: AccountId, owner: &Owner) -> 
     Ok(())
 }
 
+/// Inserts an account with its first owner. Portal ids look like HubSpot's: 8 digits, picked at
+/// random so that two stores do not hand out the same ids.
+fn insert_account(conn: &rusqlite::Connection) -> StoreResult<AccountId> {
+    for _ in 0..32 {
+        let id: i64 = rand::rng().random_range(10_000_000..100_000_000);
+        let inserted = conn.execute(
+            "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
+            params![id, Timestamp::now().millis()],
+        )?;
+        if inserted == 1 {
+            put_owner(conn, AccountId(id), &first_owner(AccountId(id)))?;
+            return Ok(AccountId(id));
+        }
+    }
+    Err(StoreError::Internal(
+        "could not pick a free account id".into(),
+    ))
+}
+
 impl SqliteStore {
     pub(crate) async fn owners_impl(&self, account: AccountId) -> StoreResult<Vec<Owner>> {
         self.reads.with(|conn| {
@@ -62,24 +81,19 @@ impl SqliteStore {
     }
 
     pub(crate) async fn create_account_impl(&self) -> StoreResult<AccountId> {
+        self.writer.run(|ctx| insert_account(&ctx.conn)).await
+    }
+
+    pub(crate) async fn create_first_account_impl(&self) -> StoreResult<Option<AccountId>> {
         self.writer
             .run(|ctx| {
-                // Portal ids look like HubSpot's: 8 digits, picked at random so that two stores
-                // do not hand out the same ids.
-                for _ in 0..32 {
-                    let id: i64 = rand::rng().random_range(10_000_000..100_000_000);
-                    let inserted = ctx.conn.execute(
-                        "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
-                        params![id, Timestamp::now().millis()],
-                    )?;
-                    if inserted == 1 {
-                        put_owner(&ctx.conn, AccountId(id), &first_owner(AccountId(id)))?;
-                        return Ok(AccountId(id));
-                    }
+                let any: i64 = ctx
+                    .conn
+                    .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?;
+                if any > 0 {
+                    return Ok(None);
                 }
-                Err(StoreError::Internal(
-                    "could not pick a free account id".into(),
-                ))
+                insert_account(&ctx.conn).map(Some)
             })
             .await
     }

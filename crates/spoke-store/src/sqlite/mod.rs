@@ -146,6 +146,9 @@ mod store_impl {
         async fn create_account(&self) -> StoreResult<AccountId> {
             self.create_account_impl().await
         }
+        async fn create_first_account(&self) -> StoreResult<Option<AccountId>> {
+            self.create_first_account_impl().await
+        }
         async fn accounts(&self) -> StoreResult<Vec<AccountId>> {
             self.accounts_impl().await
         }
