@@ -1,6 +1,6 @@
 //! Search on PostgreSQL: the compiled filter tree becomes one SQL statement over the `search`
 //! JSONB column (typed keys, see spoke_core::search), served by per-property partial expression
-//! indexes, and over `search_words` (a GIN-indexed tsvector) for `query`. The semantics are
+//! indexes, and over `object_words` (word prefixes as key ranges) for `query`. The semantics are
 //! SQLite's (sqlite/search.rs); values are bound parameters here (PostgreSQL plans them per
 //! execution without SQLite's re-prepare cost).
 
@@ -16,7 +16,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::objects::to_record;
 use super::{PostgresStore, DDL_LOCK};
-use crate::sqlite::search::{builtin_indexed, is_sql_safe, is_sql_safe_type, scope, short_hash};
+use crate::sqlite::search::{builtin_indexed, is_sql_safe, is_sql_safe_type, short_hash};
 use crate::StoreResult;
 
 /// The SQL expression of a property's search key; filters, sorts and indexes use this text.
@@ -110,7 +110,7 @@ impl PostgresStore {
     }
 }
 
-/// Longest word kept in `search_words`: PostgreSQL refuses lexemes over 2 KB, so longer words
+/// Longest word kept in `object_words`: a B-tree entry must stay under ~2.7 KB, so longer words
 /// (and query tokens) are cut to their first 200 characters. A `query` token longer than that
 /// therefore matches any word sharing those 200 characters (SQLite's FTS5 has no such limit).
 const MAX_WORD_CHARS: usize = 200;
@@ -125,31 +125,41 @@ fn fold(word: &str) -> String {
         .collect()
 }
 
-/// The full-text words of a record's searchable text, each prefixed by its account and type
-/// (the GIN index's keys thus carry the account, as every other index does).
-pub(crate) fn words(account: AccountId, object_type: &str, text: &str) -> Vec<String> {
-    let scope = scope(account, object_type);
+/// The full-text words of a record's searchable text (as SQLite's FTS5 tokenizer splits and
+/// folds them), each once.
+pub(crate) fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("{scope}{}", fold(w)))
+        .map(fold)
         .collect();
     out.sort();
     out.dedup();
     out
 }
 
-/// The tsquery of `query`'s tokens within one account and type: every token a prefix.
-fn tsquery(account: AccountId, object_type: &str, tokens: &[String]) -> String {
-    let scope = scope(account, object_type);
+/// The records of one account and type with a word starting with `prefix` (bound as
+/// `$prefix`): one range of `object_words`' primary key.
+fn word_range(account: &str, object_type: &str, prefix: &str) -> String {
+    // Every word with the prefix sorts (byte order) between it and it followed by U+10FFFF.
+    format!(
+        "SELECT object_id FROM object_words WHERE account_id = {account} \
+         AND object_type = '{object_type}' AND word >= {prefix} AND word < {prefix} || chr(1114111)"
+    )
+}
+
+/// The ids of records matching every `query` token (a token is a word prefix).
+fn query_ids(sql: &mut Sql, account: AccountId, object_type: &str, tokens: &[String]) -> String {
+    let account = sql.bind(account.0);
     tokens
         .iter()
         .map(|t| {
             let t: String = fold(t).chars().filter(|c| c.is_alphanumeric()).collect();
-            format!("'{scope}{t}':*")
+            let prefix = format!("{}::text", sql.bind(t));
+            word_range(&account, object_type, &prefix)
         })
         .collect::<Vec<_>>()
-        .join(" & ")
+        .join(" INTERSECT ")
 }
 
 /// The key under which `unique_values` holds a unique value.
@@ -360,11 +370,8 @@ fn where_sql(account: AccountId, object_type: &str, q: &SearchQuery, sql: &mut S
         out.push_str(&format!(" AND ({})", groups.join(" OR ")));
     }
     if !q.query_tokens.is_empty() {
-        let query = tsquery(account, object_type, &q.query_tokens);
-        out.push_str(&format!(
-            " AND search_words @@ ({}::text)::tsquery",
-            sql.bind(query)
-        ));
+        let ids = query_ids(sql, account, object_type, &q.query_tokens);
+        out.push_str(&format!(" AND id IN ({ids})"));
     }
     out
 }
@@ -397,6 +404,9 @@ impl PostgresStore {
         let ot = set.object_type.object_type_id.0.clone();
         if !is_sql_safe_type(&ot) {
             return Ok((0, Vec::new()));
+        }
+        if q.groups.is_empty() && q.sort.is_none() && !q.query_tokens.is_empty() {
+            return self.text_search(account, &ot, &q).await;
         }
         let mut sql = Sql { params: Vec::new() };
         let filter = where_sql(account, &ot, &q, &mut sql);
@@ -435,6 +445,120 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// `query` alone, in creation order: counted and paged in `object_words` (which holds live
+    /// records only), so only the page's records are read.
+    async fn text_search(
+        &self,
+        account: AccountId,
+        object_type: &str,
+        q: &SearchQuery,
+    ) -> StoreResult<(usize, Vec<ObjectRecord>)> {
+        let mut sql = Sql { params: Vec::new() };
+        let ids = query_ids(&mut sql, account, object_type, &q.query_tokens);
+        let client = self.client().await?;
+        let params: Vec<&(dyn ToSql + Sync)> = sql
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let total: i64 = client
+            .query_one(&format!("SELECT COUNT(*) FROM ({ids}) AS m"), &params)
+            .await?
+            .get(0);
+        let n = sql.params.len();
+        let page = format!(
+            "SELECT o.id, o.properties, o.created_at, o.updated_at, o.archived_at
+             FROM (SELECT object_id FROM ({ids}) AS m ORDER BY object_id LIMIT ${} OFFSET ${}) AS p
+             JOIN objects AS o ON o.account_id = ${} AND o.id = p.object_id
+             WHERE o.archived_at IS NULL ORDER BY o.id",
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        let (limit, offset) = (q.limit as i64, q.offset as i64);
+        let mut all = params.clone();
+        all.push(&limit);
+        all.push(&offset);
+        all.push(&account.0);
+        let rows = client.query(&page, &all).await?;
+        let out = rows
+            .iter()
+            .map(to_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((total as usize, out))
+    }
+}
+
+/// Removes the given words of records from `object_words`, by primary key (an update removes
+/// only the words its change took away).
+pub(crate) async fn remove_words(
+    tx: &deadpool_postgres::Transaction<'_>,
+    account: AccountId,
+    object_type: &str,
+    words: &[(i64, Vec<String>)],
+) -> StoreResult<()> {
+    let (mut ids, mut all): (Vec<i64>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (id, ws) in words {
+        for w in ws {
+            ids.push(*id);
+            all.push(w);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "DELETE FROM object_words AS w USING unnest($3::text[], $4::bigint[]) AS u(word, id)
+             WHERE w.account_id = $1 AND w.object_type = $2 AND w.word = u.word
+               AND w.object_id = u.id",
+        )
+        .await?;
+    tx.execute(&stmt, &[&account.0, &object_type, &all, &ids])
+        .await?;
+    Ok(())
+}
+
+/// Writes words of records into `object_words` (live records only: archiving removes them),
+/// after removing every word of the records in `replace`; one DELETE and one INSERT.
+pub(crate) async fn write_words(
+    tx: &deadpool_postgres::Transaction<'_>,
+    account: AccountId,
+    object_type: &str,
+    replace: &[i64],
+    words: &[(i64, Vec<String>)],
+) -> StoreResult<()> {
+    if !replace.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM object_words WHERE account_id = $1 AND object_id = ANY($2)",
+            )
+            .await?;
+        tx.execute(&stmt, &[&account.0, &replace]).await?;
+    }
+    let (mut ids, mut all): (Vec<i64>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (id, ws) in words {
+        for w in ws {
+            ids.push(*id);
+            all.push(w);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO object_words (account_id, object_type, word, object_id)
+             SELECT $1, $2, u.w, u.i FROM unnest($3::text[], $4::bigint[]) AS u(w, i)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&stmt, &[&account.0, &object_type, &all, &ids])
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,12 +577,9 @@ mod tests {
     }
 
     #[test]
-    fn words_are_scoped_and_folded() {
-        let w = words(AccountId(7), "0-1", "José O'Neil");
-        assert_eq!(w, vec!["s7t0x1zjose", "s7t0x1zneil", "s7t0x1zo"]);
-        assert_eq!(
-            tsquery(AccountId(7), "0-1", &["jos".into(), "o".into()]),
-            "'s7t0x1zjos':* & 's7t0x1zo':*"
-        );
+    fn words_are_folded_like_sqlite_fts5() {
+        assert_eq!(words("José O'Neil josé"), vec!["jose", "neil", "o"]);
+        let long = "a".repeat(300);
+        assert_eq!(words(&long)[0].len(), MAX_WORD_CHARS);
     }
 }

@@ -8,7 +8,7 @@ use spoke_core::value::PropertySet;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::objects::{claim_unique, search_json, text_words};
-use super::search::create_search_index;
+use super::search::{create_search_index, write_words};
 use super::{in_tx, PostgresStore};
 use crate::sqlite::search::is_indexed;
 use crate::transfer::{page_sql, Row, Table, OBJECTS};
@@ -163,16 +163,16 @@ impl PostgresStore {
                 let properties = serde_json::from_str(r.get::<_, &str>(1))?;
                 let live = r.get::<_, Option<i64>>(2).is_none();
                 tx.execute(
-                    "UPDATE objects SET search = $1, search_words = array_to_tsvector($2::text[])
-                     WHERE account_id = $3 AND id = $4",
-                    &[
-                        &search_json(&set, &properties),
-                        &text_words(account, &set, &properties),
-                        &account.0,
-                        &id.0,
-                    ],
+                    "UPDATE objects SET search = $1 WHERE account_id = $2 AND id = $3",
+                    &[&search_json(&set, &properties), &account.0, &id.0],
                 )
                 .await?;
+                let words = if live {
+                    vec![(id.0, text_words(&set, &properties))]
+                } else {
+                    vec![]
+                };
+                write_words(&tx, account, &ot, &[id.0], &words).await?;
                 if live {
                     for (name, value) in &properties {
                         if set.get(name).is_some_and(|d| set.is_unique(d)) && !value.is_empty() {
