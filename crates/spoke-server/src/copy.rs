@@ -34,10 +34,9 @@ impl Progress {
             return;
         }
         self.last = now;
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let line = format!(
-            "{stage:<8} {what:<22} {done:>10} rows  ({:.0} rows/s overall)",
-            done as f64 / secs
+            "{stage:<8} {what:<22} {done:>10} rows  ({:.1} s)",
+            self.started.elapsed().as_secs_f64()
         );
         let mut err = std::io::stderr();
         if self.tty {
