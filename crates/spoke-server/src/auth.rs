@@ -28,7 +28,9 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     match state.authenticate(&token).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            crate::state::REQUEST_VERSIONS
+                .scope(Default::default(), next.run(req))
+                .await
         }
         Ok(None) => refuse(req, ApiError::unauthenticated()).await,
         Err(e) => refuse(req, e).await,

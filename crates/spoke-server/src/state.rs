@@ -14,6 +14,13 @@ use crate::error::{ApiError, ApiResult};
 /// An account's custom object schemas, each with the object type it defines.
 pub type Schemas = Vec<(ObjectSchemaDef, Arc<ObjectTypeDef>)>;
 
+tokio::task_local! {
+    /// The definitions versions one request has read, per account: each is read from a shared
+    /// store once per request, however many caches the request consults (set by the auth
+    /// middleware around every API handler).
+    pub static REQUEST_VERSIONS: std::cell::RefCell<HashMap<AccountId, i64>>;
+}
+
 /// Cached values carry the account's definitions version they were read at (see
 /// [`Store::config_version`]); a shared store's other nodes may change definitions at any time.
 type DefinitionCache = RwLock<HashMap<(AccountId, ObjectTypeId), (i64, Arc<PropertySet>)>>;
@@ -78,7 +85,14 @@ impl AppState {
         if !self.store.shared() {
             return Ok(0);
         }
-        Ok(self.store.config_version(account).await?)
+        // Within one request, one read: a definition written by this request itself has already
+        // dropped the caches it changes, so they reload from the store anyway.
+        if let Ok(Some(v)) = REQUEST_VERSIONS.try_with(|m| m.borrow().get(&account).copied()) {
+            return Ok(v);
+        }
+        let v = self.store.config_version(account).await?;
+        let _ = REQUEST_VERSIONS.try_with(|m| m.borrow_mut().insert(account, v));
+        Ok(v)
     }
 
     /// The account's custom object schemas, archived included.
