@@ -37,7 +37,10 @@ RESULTS=${RESULTS:-bench/RESULTS.md}
 if [ -z "${BENCH_BACKEND:-}" ]; then
     # Each store's raw measurements and report are kept in target/bench/ (REPORT_ONLY=1 rebuilds
     # RESULTS.md from them, e.g. after editing an analysis file).
+    # (Beside the results file when it is not the default one, so a trial run never replaces
+    # the parts of the last full run.)
     PARTS="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
+    if [ "$RESULTS" != bench/RESULTS.md ]; then PARTS="${RESULTS%.md}-parts"; fi
     mkdir -p "$PARTS"
     for backend in ${BACKENDS:-sqlite postgres}; do
         if [ -n "${REPORT_ONLY:-}" ]; then
