@@ -28,6 +28,10 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     match state.authenticate(&token).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
+            if !state.store.shared() {
+                // Only shared stores read definitions versions (see AppState::config_version).
+                return next.run(req).await;
+            }
             crate::state::REQUEST_VERSIONS
                 .scope(Default::default(), next.run(req))
                 .await

@@ -4,6 +4,7 @@
 //! The trait is coarse on purpose: one call is one transaction (a batch of records is one call),
 //! so each backend can implement it with its own transaction and grouping strategy.
 
+mod common;
 mod error;
 pub mod migrations;
 pub mod postgres;

@@ -412,8 +412,9 @@ pub trait Store: Send + Sync + 'static {
         rows: Vec<Row>,
     ) -> StoreResult<()>;
 
-    /// Rebuilds the derived data (search keys, full-text words, unique values, search indexes)
-    /// of up to `limit` records of one type with ids above `after`, archived ones included.
+    /// Rebuilds the derived data (search keys, full-text words, unique values) of up to `limit`
+    /// records of one type with ids above `after`, archived ones included; the first call of a
+    /// type (`after` 0) also creates its search indexes.
     /// Returns the last id done, or `None` when there were none left.
     async fn reindex_objects(
         &self,

@@ -6,7 +6,7 @@ use spoke_core::owner::Owner;
 use spoke_core::time::Timestamp;
 
 use super::{in_tx, PostgresStore};
-use crate::sqlite::accounts::{first_owner, token_hash};
+use crate::common::{first_owner, token_hash};
 use crate::{Principal, StoreError, StoreResult};
 
 async fn put_owner(

@@ -11,7 +11,7 @@ use spoke_core::time::Timestamp;
 
 use super::search::create_search_index;
 use super::{bump_config, in_tx, PostgresStore};
-use crate::sqlite::search::is_indexed;
+use crate::common::is_indexed;
 use crate::{StoreError, StoreResult};
 
 impl PostgresStore {

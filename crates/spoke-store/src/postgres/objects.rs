@@ -20,6 +20,7 @@ use spoke_core::value::{PropertySet, PropertyWrites};
 use super::associations::insert_links;
 use super::search::{remove_words, unique_key, words, write_words};
 use super::{in_tx, PostgresStore};
+use crate::common::add_creation_entries;
 use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, properties, created_at, updated_at, archived_at";
@@ -865,22 +866,14 @@ impl PostgresStore {
             .await?;
         if let Some(r) = row {
             let current: BTreeMap<String, String> = serde_json::from_str(r.get::<_, &str>(0))?;
-            for name in properties {
-                if out.contains_key(name) {
-                    continue;
-                }
-                if let Some(value) = current.get(name).filter(|v| !v.is_empty()) {
-                    out.insert(
-                        name.clone(),
-                        vec![HistoryEntry {
-                            value: value.clone(),
-                            timestamp: Timestamp(r.get(1)),
-                            source_type: r.get(2),
-                            source_id: r.get(3),
-                        }],
-                    );
-                }
-            }
+            add_creation_entries(
+                &mut out,
+                properties,
+                &current,
+                Timestamp(r.get(1)),
+                r.get(2),
+                r.get(3),
+            );
         }
         Ok(out)
     }

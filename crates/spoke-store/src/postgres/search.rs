@@ -16,7 +16,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::objects::to_record;
 use super::{PostgresStore, DDL_LOCK};
-use crate::sqlite::search::{builtin_indexed, is_sql_safe, is_sql_safe_type, short_hash};
+use crate::common::{builtin_indexed, is_sql_safe, is_sql_safe_type, short_hash};
 use crate::StoreResult;
 
 /// The SQL expression of a property's search key; filters, sorts and indexes use this text.

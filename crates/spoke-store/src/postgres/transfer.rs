@@ -10,7 +10,7 @@ use tokio_postgres::types::{ToSql, Type};
 use super::objects::{claim_unique, search_json, text_words};
 use super::search::{create_search_index, write_words};
 use super::{in_tx, PostgresStore};
-use crate::sqlite::search::is_indexed;
+use crate::common::is_indexed;
 use crate::transfer::{page_sql, Row, Table, OBJECTS};
 use crate::{StoreError, StoreResult};
 
@@ -140,15 +140,18 @@ impl PostgresStore {
         limit: usize,
     ) -> StoreResult<Option<ObjectId>> {
         let ot = set.object_type.object_type_id.0.clone();
-        self.ensure_builtin_indexes(&set.object_type).await?;
-        in_tx!(self, |tx| {
-            for def in set.active() {
-                if !def.hubspot_defined && is_indexed(def) {
-                    create_search_index(&tx, &ot, &def.name).await?;
+        if after.0 == 0 {
+            // Once per type: the search indexes its records need.
+            self.ensure_builtin_indexes(&set.object_type).await?;
+            in_tx!(self, |tx| {
+                for def in set.active() {
+                    if !def.hubspot_defined && is_indexed(def) {
+                        create_search_index(&tx, &ot, &def.name).await?;
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
         in_tx!(self, |tx| {
             let rows = tx
                 .query(

@@ -2,35 +2,13 @@
 
 use rand::Rng;
 use rusqlite::{params, OptionalExtension};
-use sha2::{Digest, Sha256};
 use spoke_core::ids::{AccountId, AppId};
 use spoke_core::owner::Owner;
 use spoke_core::time::Timestamp;
 
 use super::SqliteStore;
+use crate::common::{first_owner, token_hash};
 use crate::{Principal, StoreError, StoreResult};
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// The owner every account starts with: its own user.
-pub(crate) fn first_owner(account: AccountId) -> Owner {
-    let now = Timestamp::now();
-    let mut rng = rand::rng();
-    Owner {
-        id: rng.random_range(10_000_000..1_000_000_000),
-        email: format!("admin@portal{account}.spoke.example"),
-        first_name: "Spoke".into(),
-        last_name: "Admin".into(),
-        user_id: rng.random_range(1_000_000..100_000_000),
-        owner_type: "PERSON".into(),
-        teams: vec![],
-        created_at: now,
-        updated_at: now,
-        archived: false,
-    }
-}
 
 fn put_owner(conn: &rusqlite::Connection, account: AccountId, owner: &Owner) -> StoreResult<()> {
     conn.prepare_cached(

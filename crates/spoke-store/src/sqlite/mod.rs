@@ -1,7 +1,7 @@
 //! The SQLite store: one file in WAL mode, one writer thread with group commit
 //! ([`writer`]), and a pool of read connections that never wait for the writer.
 
-pub(crate) mod accounts;
+mod accounts;
 mod associations;
 mod checkpoint;
 mod objects;
@@ -9,7 +9,7 @@ mod pipelines;
 mod properties;
 mod read_pool;
 mod schemas;
-pub(crate) mod search;
+mod search;
 mod transfer;
 mod writer;
 

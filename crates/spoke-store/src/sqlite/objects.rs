@@ -15,6 +15,7 @@ use super::associations::insert_links;
 use super::search::{ensure_builtin_indexes, key_value, scoped_text, unique_lookup_sql};
 use super::writer::WriteCtx;
 use super::SqliteStore;
+use crate::common::add_creation_entries;
 use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
 
 /// A record row as read inside the writer.
@@ -587,22 +588,14 @@ impl SqliteStore {
                 .optional()?;
             if let Some((json, created, source_type, source_id)) = row {
                 let current: BTreeMap<String, String> = serde_json::from_str(&json)?;
-                for name in properties {
-                    if out.contains_key(name) {
-                        continue;
-                    }
-                    if let Some(value) = current.get(name).filter(|v| !v.is_empty()) {
-                        out.insert(
-                            name.clone(),
-                            vec![HistoryEntry {
-                                value: value.clone(),
-                                timestamp: Timestamp(created),
-                                source_type: source_type.clone(),
-                                source_id: source_id.clone(),
-                            }],
-                        );
-                    }
-                }
+                add_creation_entries(
+                    &mut out,
+                    properties,
+                    &current,
+                    Timestamp(created),
+                    &source_type,
+                    source_id.as_deref(),
+                );
             }
             Ok(out)
         })

@@ -5,8 +5,9 @@ use spoke_core::ids::AccountId;
 use spoke_core::object_type::ObjectTypeDef;
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 
-use super::search::{index_ddl, is_indexed};
+use super::search::index_ddl;
 use super::SqliteStore;
+use crate::common::is_indexed;
 use crate::{StoreError, StoreResult};
 
 fn load<T: serde::de::DeserializeOwned>(

@@ -6,8 +6,9 @@ use spoke_core::ids::AccountId;
 use spoke_core::property::{PropertyDefinition, PropertyGroup};
 use spoke_core::schema::ObjectSchemaDef;
 
-use super::search::{index_ddl, is_indexed};
+use super::search::index_ddl;
 use super::SqliteStore;
+use crate::common::is_indexed;
 use crate::{StoreError, StoreResult};
 
 impl SqliteStore {

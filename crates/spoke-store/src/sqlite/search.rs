@@ -9,7 +9,6 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection};
 use spoke_core::ids::AccountId;
 use spoke_core::object_type::{ObjectTypeDef, Registry};
-use spoke_core::property::{FieldType, PropertyDefinition};
 use spoke_core::record::ObjectRecord;
 use spoke_core::search::{
     contains_token, Cmp, Condition, Direction, Field, Key, SearchQuery, Test,
@@ -19,34 +18,13 @@ use spoke_core::value::PropertySet;
 use super::objects::{record_from_row, to_record};
 use super::writer::WriteCtx;
 use super::SqliteStore;
+use crate::common::{builtin_indexed, is_sql_safe, is_sql_safe_type, short_hash};
 use crate::StoreResult;
-
-/// Whether a name can be embedded in SQL text (index names, JSON paths). Property names are
-/// checked against definitions before they get here; this is the second line of defence.
-pub(crate) fn is_sql_safe(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-pub(crate) fn is_sql_safe_type(object_type: &str) -> bool {
-    !object_type.is_empty() && object_type.bytes().all(|b| b.is_ascii_digit() || b == b'-')
-}
 
 /// The SQL expression of a property's search key. Filters, sorts and indexes must use this exact
 /// text for SQLite to match them.
 pub(crate) fn key_expr(name: &str) -> String {
     format!("json_extract(search, '$.\"{name}\"')")
-}
-
-/// FNV-1a, to keep index names distinct for names that differ only in letter case.
-pub(crate) fn short_hash(s: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{h:08x}")
 }
 
 /// `CREATE INDEX` for one property of one object type: keyed by account, then the property's
@@ -63,31 +41,6 @@ pub(crate) fn index_ddl(object_type: &str, property: &str) -> Option<String> {
         short_hash(property),
         key_expr(property),
     ))
-}
-
-/// Whether a property gets a search index: long free text does not.
-pub(crate) fn is_indexed(def: &PropertyDefinition) -> bool {
-    !matches!(
-        def.field_type,
-        FieldType::Textarea | FieldType::Html | FieldType::File
-    )
-}
-
-/// The built-in properties indexed per standard type: the unique properties (whose uniqueness
-/// the index enforces). Each index costs every write of
-/// the type — a random insert into another B-tree, measured as the main cost of seeding — so
-/// the list is short: other built-ins are searched by scanning the type's records, and `query`
-/// has its own full-text index. Custom properties are indexed when they are created.
-pub(crate) fn builtin_indexed(ot: &ObjectTypeDef) -> Vec<&str> {
-    let mut names: Vec<&str> = vec![
-        ot.createdate_property.as_str(),
-        ot.lastmodified_property.as_str(),
-    ];
-    names.extend(ot.unique_properties.iter().map(String::as_str));
-    names.retain(|n| *n != spoke_core::object_type::OBJECT_ID_PROPERTY);
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// Creates the built-in search indexes of a type the first time this process writes a record of

@@ -9,8 +9,9 @@ use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::search::{search_keys, searchable_text};
 use spoke_core::value::PropertySet;
 
-use super::search::{ensure_builtin_indexes, index_ddl, is_indexed, scoped_text};
+use super::search::{ensure_builtin_indexes, index_ddl, scoped_text};
 use super::SqliteStore;
+use crate::common::is_indexed;
 use crate::transfer::{page_sql, Row, Table, OBJECTS};
 use crate::{StoreError, StoreResult};
 
@@ -122,11 +123,14 @@ impl SqliteStore {
         self.writer
             .run(move |ctx| {
                 let ot = set.object_type.object_type_id.0.clone();
-                ensure_builtin_indexes(ctx, &set.object_type)?;
-                for def in set.active() {
-                    if !def.hubspot_defined && is_indexed(def) {
-                        if let Some(ddl) = index_ddl(&ot, &def.name) {
-                            ctx.conn.execute_batch(&ddl)?;
+                if after.0 == 0 {
+                    // Once per type: the search indexes its records need.
+                    ensure_builtin_indexes(ctx, &set.object_type)?;
+                    for def in set.active() {
+                        if !def.hubspot_defined && is_indexed(def) {
+                            if let Some(ddl) = index_ddl(&ot, &def.name) {
+                                ctx.conn.execute_batch(&ddl)?;
+                            }
                         }
                     }
                 }
