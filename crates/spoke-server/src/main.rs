@@ -110,7 +110,7 @@ enum Command {
     },
     /// Print the API coverage table (COVERAGE.md) from the specs.
     Coverage {
-        #[arg(long, default_value = "../shared/specs")]
+        #[arg(long, default_value = "specs")]
         specs: PathBuf,
     },
 }

@@ -1,4 +1,4 @@
-//! The one table of API operations: every operation of `../shared/specs` has a route here,
+//! The one table of API operations: every operation of the HubSpot specs (`specs/`) has a route here,
 //! either implemented or answering 501 in HubSpot's error shape. The router and the generated
 //! coverage table (COVERAGE.md) are both built from it.
 
