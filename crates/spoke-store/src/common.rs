@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use spoke_core::ids::AccountId;
-use spoke_core::object_type::ObjectTypeDef;
+use spoke_core::object_type::{ObjectTypeDef, Registry};
 use spoke_core::owner::Owner;
 use spoke_core::property::{FieldType, PropertyDefinition};
 use spoke_core::record::HistoryEntry;
@@ -66,20 +66,30 @@ pub(crate) fn is_indexed(def: &PropertyDefinition) -> bool {
 }
 
 /// The built-in properties indexed per standard type: the unique properties (whose uniqueness
-/// the index enforces). Each index costs every write of
-/// the type — a random insert into another B-tree, measured as the main cost of seeding — so
-/// the list is short: other built-ins are searched by scanning the type's records, and `query`
-/// has its own full-text index. Custom properties are indexed when they are created.
+/// the index enforces). Each index costs every write of the type — a random insert into another
+/// B-tree, measured as the main cost of seeding — so the list is short: other built-ins are
+/// searched by scanning the type's records, the create and last-modified dates read the indexed
+/// `created_at`/`updated_at` columns, and `query` has its own full-text index. Custom properties
+/// are indexed when they are created.
 pub(crate) fn builtin_indexed(ot: &ObjectTypeDef) -> Vec<&str> {
-    let mut names: Vec<&str> = vec![
-        ot.createdate_property.as_str(),
-        ot.lastmodified_property.as_str(),
-    ];
-    names.extend(ot.unique_properties.iter().map(String::as_str));
+    let mut names: Vec<&str> = ot.unique_properties.iter().map(String::as_str).collect();
     names.retain(|n| *n != spoke_core::object_type::OBJECT_ID_PROPERTY);
     names.sort();
     names.dedup();
     names
+}
+
+/// Search indexes earlier versions created and nothing reads any more: every standard type's
+/// create and last-modified dates (searches read the `created_at`/`updated_at` columns). Each
+/// still cost every record write (three B-tree pages of a PATCH), so stores drop them at start.
+pub(crate) fn retired_builtin_indexes() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for ot in Registry::standard().all() {
+        for name in [&ot.createdate_property, &ot.lastmodified_property] {
+            out.push((ot.object_type_id.0.clone(), name.clone()));
+        }
+    }
+    out
 }
 
 /// Adds, for each requested property that has no history rows, its one implicit entry: its

@@ -148,6 +148,7 @@ impl PostgresStore {
         };
         store.wait_for_database(&config, options.wait).await?;
         store.migrate().await?;
+        search::drop_retired_indexes(&store.pool).await?;
         tokio::spawn(keep_statistics_fresh(store.pool.clone()));
         Ok(store)
     }

@@ -16,7 +16,9 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::objects::to_record;
 use super::{PostgresStore, DDL_LOCK};
-use crate::common::{builtin_indexed, is_sql_safe, is_sql_safe_type, short_hash};
+use crate::common::{
+    builtin_indexed, is_sql_safe, is_sql_safe_type, retired_builtin_indexes, short_hash,
+};
 use crate::StoreResult;
 
 /// The SQL expression of a property's search key; filters, sorts and indexes use this text.
@@ -108,6 +110,39 @@ impl PostgresStore {
         }
         Ok(())
     }
+}
+
+/// Drops the search indexes (and their statistics) that nothing reads any more
+/// (`common::retired_builtin_indexes`). Names are looked up first, so a node starting beside
+/// running ones takes no lock on `objects` unless there is something to drop.
+pub(crate) async fn drop_retired_indexes(pool: &deadpool_postgres::Pool) -> StoreResult<()> {
+    let mut names: Vec<String> = Vec::new();
+    for (object_type, property) in retired_builtin_indexes() {
+        names.push(object_name("search", &object_type, &property));
+        names.push(object_name("stats", &object_type, &property));
+    }
+    let client = pool.get().await?;
+    let found = client
+        .query(
+            "SELECT c.relname, 'index' FROM pg_class c WHERE c.relname = ANY($1)
+             UNION ALL SELECT s.stxname, 'statistics' FROM pg_statistic_ext s
+             WHERE s.stxname = ANY($1)",
+            &[&names],
+        )
+        .await?;
+    for row in found {
+        let name: String = row.get(0);
+        let kind: &str = row.get(1);
+        let kind = if kind == "index" {
+            "INDEX"
+        } else {
+            "STATISTICS"
+        };
+        client
+            .batch_execute(&format!("DROP {kind} IF EXISTS \"{name}\""))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Longest word kept in `object_words`: a B-tree entry must stay under ~2.7 KB, so longer words

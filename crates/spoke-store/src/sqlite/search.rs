@@ -18,7 +18,9 @@ use spoke_core::value::PropertySet;
 use super::objects::{record_from_row, to_record};
 use super::writer::WriteCtx;
 use super::SqliteStore;
-use crate::common::{builtin_indexed, is_sql_safe, is_sql_safe_type, short_hash};
+use crate::common::{
+    builtin_indexed, is_sql_safe, is_sql_safe_type, retired_builtin_indexes, short_hash,
+};
 use crate::StoreResult;
 
 /// The SQL expression of a property's search key. Filters, sorts and indexes must use this exact
@@ -30,16 +32,24 @@ pub(crate) fn key_expr(name: &str) -> String {
 /// `CREATE INDEX` for one property of one object type: keyed by account, then the property's
 /// search key, over live records of that type only.
 pub(crate) fn index_ddl(object_type: &str, property: &str) -> Option<String> {
+    let name = index_name(object_type, property)?;
+    Some(format!(
+        "CREATE INDEX IF NOT EXISTS \"{name}\" ON objects (account_id, {}) \
+         WHERE object_type = '{object_type}' AND archived_at IS NULL",
+        key_expr(property),
+    ))
+}
+
+/// The name of a property's search index; `None` for names that are not safe in SQL.
+fn index_name(object_type: &str, property: &str) -> Option<String> {
     if !is_sql_safe(property) || !is_sql_safe_type(object_type) {
         return None;
     }
     Some(format!(
-        "CREATE INDEX IF NOT EXISTS \"search_{}_{}_{}\" ON objects (account_id, {}) \
-         WHERE object_type = '{object_type}' AND archived_at IS NULL",
+        "search_{}_{}_{}",
         object_type.replace('-', "_"),
         property,
         short_hash(property),
-        key_expr(property),
     ))
 }
 
@@ -60,6 +70,26 @@ pub(crate) fn ensure_builtin_indexes(ctx: &mut WriteCtx, ot: &ObjectTypeDef) -> 
         }
     }
     ctx.indexed_types.insert(ot.object_type_id.0.clone());
+    Ok(())
+}
+
+/// Drops the search indexes that nothing reads any more (`common::retired_builtin_indexes`):
+/// once, at the first start of a newer Spoke on an older store.
+pub(crate) fn drop_retired_indexes(conn: &Connection) -> StoreResult<()> {
+    let names: Vec<String> = retired_builtin_indexes()
+        .iter()
+        .filter_map(|(object_type, property)| index_name(object_type, property))
+        .collect();
+    let existing: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'search_%'",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for name in existing.iter().filter(|n| names.contains(n)) {
+        conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+    }
     Ok(())
 }
 
