@@ -10,6 +10,7 @@ mod properties;
 mod read_pool;
 mod schemas;
 mod search;
+mod text;
 mod transfer;
 mod writer;
 
@@ -51,10 +52,14 @@ impl SqliteStore {
         };
         // Checkpoints run on their own thread (checkpoint.rs). The WAL file keeps its size once
         // grown: truncating it after each reset cost ~8% of the writer's time while seeding.
+        // The writer's BEGIN IMMEDIATE waits while the checkpointer restarts the WAL (holding
+        // the write lock for as long as the copy-back takes, see checkpoint.rs).
         conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync}; PRAGMA wal_autocheckpoint = 0;"
+            "PRAGMA synchronous = {sync}; PRAGMA wal_autocheckpoint = 0;
+             PRAGMA busy_timeout = 60000;"
         ))?;
         migrate(&conn)?;
+        search::drop_retired_indexes(&conn)?;
         let next_object_id: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM objects", [], |r| {
                 r.get(0)
@@ -63,6 +68,7 @@ impl SqliteStore {
             conn,
             next_object_id,
             indexed_types: Default::default(),
+            text: Default::default(),
         });
         Ok(SqliteStore {
             path: path.to_path_buf(),
