@@ -241,6 +241,13 @@ phase() {
     sleep 1 # let requests still in flight drain before the next phase
 }
 
+# store_size WHEN: the SQLite store's files on disk, and its WAL on its own (PostgreSQL: none).
+store_size() {
+    [ -f "$DATA_DIR/spoke.sqlite3" ] || return 0
+    metric "store_${1}_kib" "$(du -sk "$DATA_DIR" | cut -f1)"
+    metric "wal_${1}_kib" "$(($(stat -c %s "$DATA_DIR/spoke.sqlite3-wal" 2>/dev/null || echo 0) / 1024))"
+}
+
 wants() { [[ " $PHASES " == *" $1 "* ]]; }
 
 # --- metadata ----------------------------------------------------------------------------
@@ -282,6 +289,7 @@ seed_out=$(timeout "$SEED_SECONDS" "$BIN/seed" --base-url "$SPOKE_URL" --token "
 grep '^SEED ' <<<"$seed_out" >>"$RAW"
 log "$(grep '^SEED ' <<<"$seed_out")"
 metric rss_after_seed_kib "$(rss_kib "$SPOKE_PID")"
+store_size after_seed
 
 # --- phases, interleaved with the baseline ----------------------------------------------
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -305,6 +313,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 metric rss_after_phases_kib "$(rss_kib "$SPOKE_PID")"
 metric hwm_after_phases_kib "$(rss_kib "$SPOKE_PID" VmHWM)"
+store_size after_phases
 
 # --- full durability: same store, restarted ----------------------------------------------
 stop_pid "$SPOKE_PID"

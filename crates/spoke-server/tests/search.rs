@@ -240,3 +240,74 @@ async fn values_with_quotes_and_nul_are_data() {
         vec![id]
     );
 }
+
+/// Full-text changes are held back to the end of each write transaction (sqlite/text.rs); these
+/// writes mix creates and updates of older records in one batch, and run concurrently so that
+/// several land in one group transaction.
+#[tokio::test]
+async fn query_sees_text_of_mixed_and_concurrent_writes() {
+    let s = Server::start();
+    let c = s.client();
+    let tag = format!("t{}", &common::uuid_like().replace('-', "")[..10]);
+    let old = format!("Oldname{tag}");
+    let new = format!("Newname{tag}");
+    let conc = format!("Conc{tag}");
+    let email = |i: usize| format!("fts{i}.{tag}@example.org");
+    let inputs: Vec<Value> = (0..3)
+        .map(|i| json!({"properties": {"email": email(i), "lastname": old}}))
+        .collect();
+    let r = c
+        .post(
+            "/crm/v3/objects/contacts/batch/create",
+            json!({"inputs": inputs}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // One batch: a new record, an update of an older one, another new, another update.
+    let upserts: Vec<Value> = [5, 0, 6, 1]
+        .iter()
+        .map(|&i| json!({"idProperty": "email", "id": email(i), "properties": {"lastname": new}}))
+        .collect();
+    let r = c
+        .post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json!({"inputs": upserts}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let count = |v: &Value| v["total"].as_i64().unwrap();
+    let q = |text: &str| json!({"query": text, "limit": 100});
+    assert_eq!(count(&search(&c, q(&new)).await), 4);
+    assert_eq!(count(&search(&c, q(&old)).await), 1);
+
+    // Concurrent creates, then concurrent renames and archives.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (c, props) = (
+            s.client(),
+            json!({"email": email(100 + i), "firstname": conc}),
+        );
+        tasks.spawn(async move { c.create_contact(props).await });
+    }
+    let made: Vec<String> = tasks.join_all().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, id) in made.into_iter().enumerate() {
+        let c = s.client();
+        let path = format!("/crm/v3/objects/contacts/{id}");
+        let rename = json!({"properties": {"firstname": format!("Renamed{tag}")}});
+        let other = json!({"properties": {"lastname": conc}});
+        tasks.spawn(async move {
+            match i % 3 {
+                0 => c.delete(&path).await.status,
+                1 => c.patch(&path, rename).await.status,
+                _ => c.patch(&path, other).await.status,
+            }
+        });
+    }
+    for status in tasks.join_all().await {
+        assert!(status == 200 || status == 204, "{status}");
+    }
+    // Archived (4) are gone, renamed (4) lost the word, the rest (4) still have it.
+    assert_eq!(count(&search(&c, q(&conc)).await), 4);
+    assert_eq!(count(&search(&c, q(&format!("Renamed{tag}"))).await), 4);
+}

@@ -536,6 +536,26 @@ fn other_rows(raw: &Raw) -> Vec<Row> {
         rows.push(row("server RSS", value, "≤ 1 GiB at 1M contacts", result));
     }
 
+    let disk: Vec<String> = [
+        ("after seeding", "after_seed"),
+        ("after the phases", "after_phases"),
+    ]
+    .iter()
+    .filter_map(|(label, when)| {
+        let store = metric(raw, &format!("store_{when}_kib"))?;
+        let wal = metric(raw, &format!("wal_{when}_kib")).unwrap_or(0.0);
+        Some(format!("{} {label} (WAL {})", fmt_kib(store), fmt_kib(wal)))
+    })
+    .collect();
+    if !disk.is_empty() {
+        rows.push(row(
+            "store on disk",
+            disk.join(", "),
+            "–",
+            "informative".to_string(),
+        ));
+    }
+
     for (name, label) in [
         ("startup_empty_ms", "start-up, empty store"),
         ("startup_populated_ms", "start-up, populated store"),

@@ -151,15 +151,10 @@ impl SqliteStore {
                     ctx.conn
                         .prepare_cached("UPDATE objects SET search = jsonb(?1) WHERE id = ?2")?
                         .execute(params![search, id])?;
-                    ctx.conn
-                        .prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?
-                        .execute([id])?;
                     let text = searchable_text(&set.object_type.searchable_properties, &properties);
-                    if archived.is_none() && !text.is_empty() {
-                        ctx.conn
-                            .prepare_cached("INSERT INTO search_text (rowid, text) VALUES (?1, ?2)")?
-                            .execute(params![id, scoped_text(account, &ot, &text)])?;
-                    }
+                    let text = (archived.is_none() && !text.is_empty())
+                        .then(|| scoped_text(account, &ot, &text));
+                    ctx.text.replace(*id, text);
                 }
                 Ok(rows.last().map(|(id, _, _)| ObjectId(*id)))
             })
