@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::AccountId;
 use spoke_core::object_type::{ObjectTypeDef, Registry};
 use spoke_core::record::ObjectRecord;
@@ -331,16 +331,18 @@ impl SqliteStore {
         }
         let (filter, params) = where_sql(account, &ot, &q);
         self.reads.with(|conn| {
-            let mut page_params = params.clone();
-            page_params.push(SqlValue::Integer(q.limit as i64));
-            page_params.push(SqlValue::Integer(q.offset as i64));
+            // LIMIT and OFFSET are literals too: SQLite plans with a bound LIMIT's value, so
+            // binding one re-prepares the statement at its first step (measured: 13% of the
+            // CPU of a search by email).
             let sql = format!(
-                "SELECT id, properties, created_at, updated_at, archived_at FROM objects {filter} {} LIMIT ? OFFSET ?",
-                order_sql(&q)
+                "SELECT id, properties, created_at, updated_at, archived_at FROM objects {filter} {} LIMIT {} OFFSET {}",
+                order_sql(&q),
+                q.limit,
+                q.offset
             );
             // Not cached: the SQL carries the search's values, so it is (nearly) unique.
             let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(page_params.iter()), record_from_row)?;
+            let rows = stmt.query_map(params_from_iter(params.iter()), record_from_row)?;
             let mut out = Vec::with_capacity(q.limit);
             for row in rows {
                 out.push(to_record(row?)?);
@@ -361,6 +363,9 @@ impl SqliteStore {
 
     /// `query` alone, in creation order: counted and paged in the full-text index, which holds
     /// only live records and is scoped by account and type, so only the page's records are read.
+    /// One pass over the matches both counts them and picks the page: a prefix query merges the
+    /// postings of every word it matches, which was half the cost when COUNT(*) and the page
+    /// each ran the match.
     fn text_search(
         &self,
         account: AccountId,
@@ -369,25 +374,34 @@ impl SqliteStore {
     ) -> StoreResult<(usize, Vec<ObjectRecord>)> {
         let expr = match_expr(account, object_type, &q.query_tokens);
         self.reads.with(|conn| {
-            let total: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?1")?
-                .query_row([&expr], |r| r.get(0))?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT o.id, o.properties, o.created_at, o.updated_at, o.archived_at
-                 FROM (SELECT rowid FROM search_text WHERE search_text MATCH ?1
-                       ORDER BY rowid LIMIT ?2 OFFSET ?3) AS t
-                 JOIN objects AS o ON o.id = t.rowid
-                 WHERE o.account_id = ?4 AND o.archived_at IS NULL ORDER BY o.id",
-            )?;
-            let rows = stmt.query_map(
-                params![expr, q.limit as i64, q.offset as i64, account.0],
-                record_from_row,
-            )?;
-            let mut out = Vec::with_capacity(q.limit);
-            for row in rows {
-                out.push(to_record(row?)?);
+            let mut total = 0usize;
+            let mut page: Vec<i64> = Vec::with_capacity(q.limit);
+            {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT rowid FROM search_text WHERE search_text MATCH ?1 ORDER BY rowid",
+                )?;
+                let mut rows = stmt.query([&expr])?;
+                while let Some(row) = rows.next()? {
+                    if total >= q.offset && page.len() < q.limit {
+                        page.push(row.get(0)?);
+                    }
+                    total += 1;
+                }
             }
-            Ok((total as usize, out))
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, properties, created_at, updated_at, archived_at FROM objects
+                 WHERE id = ?1 AND account_id = ?2 AND archived_at IS NULL",
+            )?;
+            let mut out = Vec::with_capacity(page.len());
+            for id in page {
+                if let Some(row) = stmt
+                    .query_row(params![id, account.0], record_from_row)
+                    .optional()?
+                {
+                    out.push(to_record(row)?);
+                }
+            }
+            Ok((total, out))
         })
     }
 }
