@@ -90,6 +90,41 @@ fn migrate_applies_the_schema_and_a_newer_sqlite_schema_is_refused() {
     );
 }
 
+/// Stores made by earlier versions carry search indexes on the create and last-modified dates
+/// that nothing reads (searches use the created_at/updated_at columns); opening drops them and
+/// keeps the others.
+#[test]
+fn opening_an_older_sqlite_store_drops_the_retired_date_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(spoke(&["migrate", "--data-dir", d]).status.success());
+    let path = dir.path().join("spoke.sqlite3");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (name, property) in [
+        ("search_0_1_createdate_168ee191", "createdate"),
+        ("search_0_1_lastmodifieddate_aa5e2d72", "lastmodifieddate"),
+        ("search_0_1_email_8a8753c7", "email"),
+    ] {
+        conn.execute_batch(&format!(
+            "CREATE INDEX \"{name}\" ON objects (account_id, json_extract(search, '$.\"{property}\"')) \
+             WHERE object_type = '0-1' AND archived_at IS NULL"
+        ))
+        .unwrap();
+    }
+    drop(conn);
+    let out = spoke(&["migrate", "--data-dir", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'search_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, vec!["search_0_1_email_8a8753c7".to_string()]);
+}
+
 #[test]
 fn migrate_applies_the_schema_and_a_newer_postgres_schema_is_refused() {
     if test_database_server().is_none() {
