@@ -7,13 +7,18 @@
 //! WAL's beginning again only when a write transaction begins while every frame has been copied
 //! back, which a writer that never pauses does not see. The WAL then grew without bound
 //! (measured: 14.8 GB of WAL beside a 1 GB store after seeding a million contacts, and reads
-//! slow down as the WAL index grows). So once the WAL holds more than [`RESTART_FRAMES`], this
-//! thread follows its PASSIVE pass with a RESTART checkpoint: that one holds the write lock
-//! while it copies back what the pass left (the writer's next `BEGIN IMMEDIATE` waits for it)
-//! and waits for readers still on old frames, so the next transaction writes from the start.
-
+//! slow down as the WAL index grows). So past [`RESTART_FRAMES`] this thread follows a PASSIVE
+//! pass with a RESTART checkpoint, which copies back what the pass left and waits for readers
+//! still on old frames, so that the next transaction writes from the WAL's start.
+//!
+//! A RESTART needs the write lock, and SQLite's busy handler only polls for it: against a writer
+//! that begins its next transaction the moment it commits, it waited for many seconds (and the
+//! WAL kept growing meanwhile). So the writer is asked to pause between two transactions
+//! ([`WriterGate`]) for as long as the RESTART takes: the frames written during the last pass.
+//! The restart therefore follows a short pass; only past [`MAX_WAL_FRAMES`], when the disk
+//! cannot keep up with the writer, does it follow any pass (backpressure).
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,11 +27,18 @@ use rusqlite::Connection;
 /// How often the WAL is checkpointed while the writer keeps up with it.
 const INTERVAL: Duration = Duration::from_millis(200);
 
-/// WAL frames (one page each, ~4 KiB) past which the WAL is restarted: ~256 MiB. Under sustained
-/// writes the checkpoint (random page writes to the database file, then its fsync) is slower
-/// than the writer; the WAL absorbs bursts up to this size at full speed, and past it the
-/// restart makes the writer wait for the checkpoint to catch up (backpressure).
-const RESTART_FRAMES: i64 = 65_536;
+/// WAL frames (one page each, ~4 KiB) past which the WAL is restarted after a short pass:
+/// ~512 MiB. Each restart pauses the writer for ~100–300 ms at a million contacts (fsyncs of
+/// the WAL and the database file, mostly), so restarts are kept rare.
+const RESTART_FRAMES: i64 = 131_072;
+
+/// A pass this short leaves a small tail to copy back while the writer waits.
+const SHORT_PASS: Duration = Duration::from_millis(50);
+
+/// WAL frames past which the WAL is restarted after any pass: ~2 GiB. Under sustained writes
+/// the checkpoint (random page writes to the database file, then its fsync) can be slower than
+/// the writer; the WAL absorbs bursts up to this size at full speed.
+const MAX_WAL_FRAMES: i64 = 524_288;
 
 /// Keeps the checkpointer alive; it stops when the store that owns this is dropped.
 pub struct Checkpointer {
@@ -40,8 +52,73 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)
     })
 }
 
+/// How long a restart waits for the writer to reach a pause. A writer with nothing to do never
+/// reaches one (it waits for work, holding no lock), and then the restart goes ahead without.
+const PAUSE_WAIT: Duration = Duration::from_millis(100);
+
+/// Lets the checkpointer pause the writer between two transactions.
+#[derive(Default)]
+pub struct WriterGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// The checkpointer wants the writer paused.
+    requested: bool,
+    /// The writer is paused (between transactions, holding no lock).
+    paused: bool,
+}
+
+impl WriterGate {
+    /// Called by the writer before each transaction: waits while a pause is requested.
+    pub fn pass(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if !state.requested {
+            return;
+        }
+        state.paused = true;
+        self.changed.notify_all();
+        while state.requested {
+            state = match self.changed.wait(state) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        }
+        state.paused = false;
+    }
+
+    /// Runs `f` while the writer is paused (or idle: see [`PAUSE_WAIT`]).
+    fn with_writer_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        if let Ok(mut state) = self.state.lock() {
+            state.requested = true;
+            let _ = self
+                .changed
+                .wait_timeout_while(state, PAUSE_WAIT, |s| !s.paused);
+        }
+        let out = f();
+        if let Ok(mut state) = self.state.lock() {
+            state.requested = false;
+            self.changed.notify_all();
+        }
+        out
+    }
+}
+
+/// Restarts the WAL with the writer paused (see the module docs).
+fn restart(conn: &Connection, gate: &WriterGate) {
+    let t0 = Instant::now();
+    match gate.with_writer_paused(|| checkpoint(conn, "RESTART")) {
+        Ok(outcome) => tracing::debug!(?outcome, elapsed = ?t0.elapsed(), "WAL restart"),
+        Err(e) => tracing::warn!(error = %e, "WAL restart failed"),
+    }
+}
+
 impl Checkpointer {
-    pub fn start(path: PathBuf) -> Checkpointer {
+    pub fn start(path: PathBuf, gate: Arc<WriterGate>) -> Checkpointer {
         let alive = Arc::new(());
         let weak: Weak<()> = Arc::downgrade(&alive);
         let spawned = thread::Builder::new()
@@ -54,8 +131,8 @@ impl Checkpointer {
                         return;
                     }
                 };
-                // A RESTART waits (through the busy handler) for the writer's open transaction
-                // and for readers; both are short.
+                // A RESTART waits (through the busy handler) for readers still on old frames,
+                // which are short, and for a writer that did not pause (see `PAUSE_WAIT`).
                 let _ = conn.execute_batch("PRAGMA busy_timeout = 60000;");
                 let mut behind = false;
                 while weak.upgrade().is_some() {
@@ -63,17 +140,15 @@ impl Checkpointer {
                     if !behind {
                         thread::sleep(INTERVAL);
                     }
-                    behind = match checkpoint(&conn, "PASSIVE") {
-                        Ok((_, frames, _)) if frames > RESTART_FRAMES => {
-                            let t0 = Instant::now();
-                            match checkpoint(&conn, "RESTART") {
-                                Ok(outcome) => tracing::debug!(
-                                    ?outcome,
-                                    elapsed = ?t0.elapsed(),
-                                    "WAL restart"
-                                ),
-                                Err(e) => tracing::warn!(error = %e, "WAL restart failed"),
-                            }
+                    let t0 = Instant::now();
+                    let pass = checkpoint(&conn, "PASSIVE");
+                    tracing::trace!(?pass, elapsed = ?t0.elapsed(), "checkpoint pass");
+                    behind = match pass {
+                        Ok((_, frames, _))
+                            if frames > MAX_WAL_FRAMES
+                                || (frames > RESTART_FRAMES && t0.elapsed() < SHORT_PASS) =>
+                        {
+                            restart(&conn, &gate);
                             false
                         }
                         Ok((_, frames, _)) => frames > RESTART_FRAMES / 4,
@@ -88,5 +163,55 @@ impl Checkpointer {
             tracing::error!(error = %e, "cannot start the checkpointer");
         }
         Checkpointer { _alive: alive }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// While the checkpointer holds the gate, a busy writer makes no progress; it resumes after.
+    #[test]
+    fn a_busy_writer_pauses_at_the_gate_while_the_wal_restarts() {
+        let gate = Arc::new(WriterGate::default());
+        let transactions = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (gate, transactions, stop) = (gate.clone(), transactions.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    gate.pass();
+                    transactions.fetch_add(1, Ordering::SeqCst);
+                    thread::sleep(Duration::from_micros(100));
+                }
+            })
+        };
+        while transactions.load(Ordering::SeqCst) < 10 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let (during, before) = gate.with_writer_paused(|| {
+            let before = transactions.load(Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(50));
+            (transactions.load(Ordering::SeqCst), before)
+        });
+        assert_eq!(during, before, "the writer ran while paused");
+        let after = transactions.load(Ordering::SeqCst);
+        thread::sleep(Duration::from_millis(50));
+        assert!(
+            transactions.load(Ordering::SeqCst) > after,
+            "the writer did not resume"
+        );
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+    }
+
+    /// An idle writer (waiting for work) never reaches the gate; the restart goes ahead.
+    #[test]
+    fn an_idle_writer_does_not_hold_up_the_restart() {
+        let gate = WriterGate::default();
+        let t0 = Instant::now();
+        assert_eq!(gate.with_writer_paused(|| 7), 7);
+        assert!(t0.elapsed() < Duration::from_secs(2));
     }
 }

@@ -15,6 +15,7 @@ mod transfer;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -64,17 +65,19 @@ impl SqliteStore {
             conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM objects", [], |r| {
                 r.get(0)
             })?;
+        let gate = Arc::new(checkpoint::WriterGate::default());
         let writer = Writer::start(WriteCtx {
             conn,
             next_object_id,
             indexed_types: Default::default(),
             text: Default::default(),
+            gate: gate.clone(),
         });
         Ok(SqliteStore {
             path: path.to_path_buf(),
             reads: ReadPool::new(path.to_path_buf()),
             writer,
-            _checkpointer: checkpoint::Checkpointer::start(path.to_path_buf()),
+            _checkpointer: checkpoint::Checkpointer::start(path.to_path_buf(), gate),
         })
     }
 

@@ -12,12 +12,13 @@
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::checkpoint::WriterGate;
 use super::text::PendingText;
 use crate::{StoreError, StoreResult};
 
@@ -30,6 +31,8 @@ pub struct WriteCtx {
     pub indexed_types: HashSet<String>,
     /// Full-text changes of the open transaction, written at COMMIT (see text.rs).
     pub text: PendingText,
+    /// Where the writer pauses, between transactions, while the WAL restarts (checkpoint.rs).
+    pub gate: Arc<WriterGate>,
 }
 
 /// A queued write: `run` may be called more than once (each time in a fresh transaction after
@@ -188,6 +191,7 @@ fn run(mut ctx: WriteCtx, rx: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        ctx.gate.pass();
         if let Err(e) = begin(&ctx.conn) {
             tracing::error!(error = %e, "could not begin a write transaction");
             for job in group {
