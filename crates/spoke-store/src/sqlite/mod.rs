@@ -12,6 +12,7 @@ mod schemas;
 mod search;
 mod text;
 mod transfer;
+mod wal_vfs;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +46,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store file and applies pending migrations.
     pub fn open(path: &Path, durability: Durability) -> StoreResult<SqliteStore> {
-        let conn = Connection::open(path)?;
+        // The writer writes its WAL frames through wal_vfs (one write per commit); readers and
+        // the checkpointer write no frames and use SQLite's default VFS.
+        let conn = if wal_vfs::register() {
+            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_vfs::VFS_NAME)?
+        } else {
+            Connection::open(path)?
+        };
         configure(&conn)?;
         let sync = match durability {
             Durability::Process => "NORMAL",
