@@ -112,6 +112,8 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768;")?;
+    // Searches are prepared once per shape (their values are bound, see search.rs).
+    conn.set_prepared_statement_cache_capacity(64);
     search::register_functions(&conn)?;
     Ok(conn)
 }
