@@ -220,6 +220,24 @@ probe() {
     fi
 }
 
+# machine_busy_ticks: CPU time the whole machine has spent busy (user, system, interrupts).
+machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+# wait_idle: waits (≤ 60 s) until the machine used under 10 % of one core for half a second.
+# When wrk stops, the server still works through the requests it had accepted (64 searches of
+# a slow phase are seconds of CPU), SQLite's checkpointer copies back what a write phase left
+# and PostgreSQL runs its background work; a phase started at once would pay for all that.
+wait_idle() {
+    local i b0 b1
+    for ((i = 0; i < 120; i++)); do
+        b0=$(machine_busy_ticks)
+        sleep 0.5
+        b1=$(machine_busy_ticks)
+        if (((b1 - b0) * 100 < 10 * CLK_TCK / 2)); then return 0; fi
+    done
+    log "WARNING: the machine is still busy 60 s after the phase"
+}
+
 # phase NAME SCRIPT URL PID ROUND: one measured wrk run.
 phase() {
     local name=$1 script=$2 url=$3 pid=$4 round=$5 c0 c1 out line req cpu
@@ -238,7 +256,7 @@ phase() {
         -v p99="$(field "$line" p99_us)" -v bad="$(field "$line" non2xx)" -v cpu="$cpu" \
         'BEGIN { printf "[bench] round %s  %-14s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  cpu %6s us/req%s\n",
                  r, n, rps, p50 / 1000, p99 / 1000, cpu, (bad > 0 ? "  FLAGGED: " bad " non-2xx" : "") }' >&2
-    sleep 1 # let requests still in flight drain before the next phase
+    wait_idle
 }
 
 # store_size WHEN: the SQLite store's files on disk, and its WAL on its own (PostgreSQL: none).
