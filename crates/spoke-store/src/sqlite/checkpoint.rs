@@ -135,6 +135,10 @@ impl Checkpointer {
                 // which are short, and for a writer that did not pause (see `PAUSE_WAIT`).
                 let _ = conn.execute_batch("PRAGMA busy_timeout = 60000;");
                 let mut behind = false;
+                // The WAL's size after the previous pass: when it has not changed, the writer
+                // is idle and there is nothing to copy or restart (a WAL is restarted by the
+                // next write after a RESTART, so its size stays until then).
+                let mut last_frames = -1;
                 while weak.upgrade().is_some() {
                     // Behind a busy writer, the next pass runs at once.
                     if !behind {
@@ -144,14 +148,19 @@ impl Checkpointer {
                     let pass = checkpoint(&conn, "PASSIVE");
                     tracing::trace!(?pass, elapsed = ?t0.elapsed(), "checkpoint pass");
                     behind = match pass {
-                        Ok((_, frames, _))
-                            if frames > MAX_WAL_FRAMES
-                                || (frames > RESTART_FRAMES && t0.elapsed() < SHORT_PASS) =>
-                        {
-                            restart(&conn, &gate);
-                            false
+                        Ok((_, frames, _)) => {
+                            let growing = frames != last_frames;
+                            last_frames = frames;
+                            let short = t0.elapsed() < SHORT_PASS;
+                            if growing
+                                && (frames > MAX_WAL_FRAMES || (frames > RESTART_FRAMES && short))
+                            {
+                                restart(&conn, &gate);
+                                false
+                            } else {
+                                growing && frames > RESTART_FRAMES / 4
+                            }
                         }
-                        Ok((_, frames, _)) => frames > RESTART_FRAMES / 4,
                         Err(e) => {
                             tracing::warn!(error = %e, "checkpoint failed");
                             false
