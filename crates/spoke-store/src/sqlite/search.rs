@@ -240,10 +240,7 @@ fn condition_sql(c: &Condition, params: &mut Vec<SqlValue>) -> String {
             format!("spoke_contains_token({raw}, {})", bind_text(p, params))
         }
         Test::NotContainsToken(p) => {
-            format!(
-                "NOT spoke_contains_token({raw}, {})",
-                bind_text(p, params)
-            )
+            format!("NOT spoke_contains_token({raw}, {})", bind_text(p, params))
         }
     }
 }
