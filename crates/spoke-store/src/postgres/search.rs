@@ -525,6 +525,14 @@ impl PostgresStore {
     }
 }
 
+/// Records' words as two parallel arrays (record id, word), the shape `unnest` takes.
+fn flatten_words(words: &[(i64, Vec<String>)]) -> (Vec<i64>, Vec<&str>) {
+    words
+        .iter()
+        .flat_map(|(id, ws)| ws.iter().map(move |w| (*id, w.as_str())))
+        .unzip()
+}
+
 /// Removes the given words of records from `object_words`, by primary key (an update removes
 /// only the words its change took away).
 pub(crate) async fn remove_words(
@@ -533,13 +541,7 @@ pub(crate) async fn remove_words(
     object_type: &str,
     words: &[(i64, Vec<String>)],
 ) -> StoreResult<()> {
-    let (mut ids, mut all): (Vec<i64>, Vec<&str>) = (Vec::new(), Vec::new());
-    for (id, ws) in words {
-        for w in ws {
-            ids.push(*id);
-            all.push(w);
-        }
-    }
+    let (ids, all) = flatten_words(words);
     if ids.is_empty() {
         return Ok(());
     }
@@ -572,13 +574,7 @@ pub(crate) async fn write_words(
             .await?;
         tx.execute(&stmt, &[&account.0, &replace]).await?;
     }
-    let (mut ids, mut all): (Vec<i64>, Vec<&str>) = (Vec::new(), Vec::new());
-    for (id, ws) in words {
-        for w in ws {
-            ids.push(*id);
-            all.push(w);
-        }
-    }
+    let (ids, all) = flatten_words(words);
     if ids.is_empty() {
         return Ok(());
     }

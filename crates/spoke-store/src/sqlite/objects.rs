@@ -7,12 +7,12 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
-use spoke_core::search::{search_key, search_keys, searchable_text};
+use spoke_core::search::{search_key, search_keys};
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
-use super::search::{ensure_builtin_indexes, key_value, scoped_text, unique_lookup_sql};
+use super::search::{ensure_builtin_indexes, key_value, record_text, unique_lookup_sql};
 use super::writer::WriteCtx;
 use super::SqliteStore;
 use crate::common::add_creation_entries;
@@ -188,9 +188,7 @@ fn write_search(
     text: TextWrite,
 ) -> StoreResult<String> {
     if text != TextWrite::Keep {
-        let searchable = searchable_text(&set.object_type.searchable_properties, properties);
-        let scoped = (!searchable.is_empty())
-            .then(|| scoped_text(account, &set.object_type.object_type_id.0, &searchable));
+        let scoped = record_text(account, set, properties);
         match text {
             TextWrite::Insert => ctx.text.insert(id.0, scoped),
             _ => ctx.text.replace(id.0, scoped),

@@ -403,6 +403,18 @@ pub(crate) fn scope(account: AccountId, object_type: &str) -> String {
     format!("s{}t{}z", account.0, object_type.replace('-', "x"))
 }
 
+/// A record's row text in `search_text`: its searchable properties' values, scoped; `None` when
+/// it has none.
+pub(crate) fn record_text(
+    account: AccountId,
+    set: &PropertySet,
+    properties: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    let text =
+        spoke_core::search::searchable_text(&set.object_type.searchable_properties, properties);
+    (!text.is_empty()).then(|| scoped_text(account, &set.object_type.object_type_id.0, &text))
+}
+
 /// The indexed form of a record's searchable text.
 pub(crate) fn scoped_text(account: AccountId, object_type: &str, text: &str) -> String {
     let scope = scope(account, object_type);

@@ -6,10 +6,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
 use serde_json::Value;
 use spoke_core::ids::{AccountId, ObjectId};
-use spoke_core::search::{search_keys, searchable_text};
+use spoke_core::search::search_keys;
 use spoke_core::value::PropertySet;
 
-use super::search::{ensure_builtin_indexes, index_ddl, scoped_text};
+use super::search::{ensure_builtin_indexes, index_ddl, record_text};
 use super::SqliteStore;
 use crate::common::is_indexed;
 use crate::transfer::{page_sql, Row, Table, OBJECTS};
@@ -151,9 +151,10 @@ impl SqliteStore {
                     ctx.conn
                         .prepare_cached("UPDATE objects SET search = jsonb(?1) WHERE id = ?2")?
                         .execute(params![search, id])?;
-                    let text = searchable_text(&set.object_type.searchable_properties, &properties);
-                    let text = (archived.is_none() && !text.is_empty())
-                        .then(|| scoped_text(account, &ot, &text));
+                    let text = archived
+                        .is_none()
+                        .then(|| record_text(account, &set, &properties))
+                        .flatten();
                     ctx.text.replace(*id, text);
                 }
                 Ok(rows.last().map(|(id, _, _)| ObjectId(*id)))
