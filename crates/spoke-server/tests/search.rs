@@ -311,3 +311,134 @@ async fn query_sees_text_of_mixed_and_concurrent_writes() {
     assert_eq!(count(&search(&c, q(&conc)).await), 4);
     assert_eq!(count(&search(&c, q(&format!("Renamed{tag}"))).await), 4);
 }
+
+/// A filter on one property sorted by another, with more matches than a page: SQLite serves
+/// these by walking the sort property's index (sqlite/sort_walk.rs). Every page, in both
+/// directions and for each kind of sort field, must equal the order HubSpot defines: by value,
+/// records without one last, ties by id.
+#[tokio::test]
+async fn sorted_pages_of_many_matches() {
+    let s = Server::start();
+    let c = s.client();
+    let g = "contactinformation";
+    for def in [
+        json!({"name":"walk_n","label":"n","type":"number","fieldType":"number","groupName":g}),
+        json!({"name":"walk_d","label":"d","type":"date","fieldType":"date","groupName":g}),
+    ] {
+        c.define("contacts", def).await;
+    }
+    let tag = format!("w{}", &common::uuid_like().replace('-', "")[..10]);
+    // 60 records: walk_n cycles 0..20 (a range of 5..15 matches 30), walk_d has many ties and
+    // is unset on every 9th record, email on every 7th.
+    let inputs: Vec<Value> = (0..60)
+        .map(|i| {
+            let mut p = json!({"walk_n": (i % 20).to_string(), "lastname": tag});
+            if i % 9 != 0 {
+                p["walk_d"] = json!(format!("2020-01-{:02}", 1 + (i * 7) % 10));
+            }
+            if i % 7 != 0 {
+                p["email"] = json!(format!("{}.{tag}@walk.test", (i * 37) % 60));
+            }
+            json!({ "properties": p })
+        })
+        .collect();
+    let r = c
+        .post(
+            "/crm/v3/objects/contacts/batch/create",
+            json!({ "inputs": inputs }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut records: Vec<(i64, Value)> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().parse().unwrap(),
+                r["properties"].clone(),
+            )
+        })
+        .collect();
+    records.sort_by_key(|(id, _)| *id);
+    let in_range = |p: &Value| {
+        let n: i64 = p["walk_n"].as_str().unwrap().parse().unwrap();
+        (5..15).contains(&n)
+    };
+    let filter = json!([{"filters": [
+        {"propertyName": "walk_n", "operator": "GTE", "value": "5"},
+        {"propertyName": "walk_n", "operator": "LT", "value": "15"},
+        {"propertyName": "lastname", "operator": "EQ", "value": tag},
+    ]}]);
+
+    // Pages through the search 7 at a time and returns every id in order.
+    let walk_all = |sort: Value| {
+        let (c, filter) = (&c, filter.clone());
+        async move {
+            let mut out = Vec::new();
+            let mut after = "0".to_string();
+            loop {
+                let body = json!({"filterGroups": filter, "sorts": [sort], "limit": 7,
+                    "after": after, "properties": ["walk_d", "email", "createdate"]});
+                let page = search(c, body).await;
+                assert_eq!(page["total"], 30, "{page}");
+                out.extend(ids(&page).into_iter().map(|i| i.parse::<i64>().unwrap()));
+                match page["paging"]["next"]["after"].as_str() {
+                    Some(next) => after = next.to_string(),
+                    None => return out,
+                }
+            }
+        }
+    };
+    // The expected order of the matches by `key` (None = unset), ties and unset by id.
+    let expect = |key: &dyn Fn(&Value) -> Option<String>, descending: bool| {
+        let mut m: Vec<(Option<String>, i64)> = records
+            .iter()
+            .filter(|(_, p)| in_range(p))
+            .map(|(id, p)| (key(p), *id))
+            .collect();
+        m.sort_by(|a, b| match (&a.0, &b.0) {
+            (Some(x), Some(y)) if descending => y.cmp(x).then(a.1.cmp(&b.1)),
+            (Some(x), Some(y)) => x.cmp(y).then(a.1.cmp(&b.1)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.1.cmp(&b.1),
+        });
+        m.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    let day = |p: &Value| p["walk_d"].as_str().map(str::to_string);
+    let email = |p: &Value| p["email"].as_str().map(str::to_string);
+    for (direction, descending) in [("DESCENDING", true), ("ASCENDING", false)] {
+        let got = walk_all(json!({"propertyName": "walk_d", "direction": direction})).await;
+        assert_eq!(got, expect(&day, descending), "walk_d {direction}");
+        let got = walk_all(json!({"propertyName": "email", "direction": direction})).await;
+        assert_eq!(got, expect(&email, descending), "email {direction}");
+        let got = walk_all(json!({"propertyName": "hs_object_id", "direction": direction})).await;
+        let mut by_id = expect(&|_| None, false);
+        if descending {
+            by_id.reverse();
+        }
+        assert_eq!(got, by_id, "hs_object_id {direction}");
+    }
+    // One batch shares creation dates: ties by id.
+    let created = |p: &Value| p["createdate"].as_str().map(str::to_string);
+    let got = walk_all(json!({"propertyName": "createdate", "direction": "DESCENDING"})).await;
+    assert_eq!(got, expect(&created, true), "createdate");
+
+    // Archived matches leave the count and the pages at once.
+    let gone: Vec<i64> = expect(&day, true)[..3].to_vec();
+    for id in &gone {
+        c.delete(&format!("/crm/v3/objects/contacts/{id}")).await;
+    }
+    let page = search(
+        &c,
+        json!({"filterGroups": filter, "sorts": [{"propertyName": "walk_d", "direction": "DESCENDING"}], "limit": 7}),
+    )
+    .await;
+    assert_eq!(page["total"], 27);
+    let want: Vec<String> = expect(&day, true)[3..10]
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(ids(&page), want);
+}

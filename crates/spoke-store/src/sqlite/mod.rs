@@ -10,6 +10,7 @@ mod properties;
 mod read_pool;
 mod schemas;
 mod search;
+mod sort_walk;
 mod text;
 mod transfer;
 mod wal_vfs;
