@@ -12,6 +12,7 @@ mod schemas;
 mod search;
 mod sort_walk;
 mod text;
+mod text_merge;
 mod transfer;
 mod wal_vfs;
 mod writer;
@@ -78,7 +79,7 @@ impl SqliteStore {
             conn,
             next_object_id,
             indexed_types: Default::default(),
-            text: Default::default(),
+            text: text::PendingText::new(),
             gate: gate.clone(),
         });
         Ok(SqliteStore {

@@ -20,12 +20,22 @@ struct TextOp {
     insert: Option<String>,
 }
 
-#[derive(Default)]
 pub struct PendingText {
     ops: BTreeMap<i64, TextOp>,
+    /// Text was written since the index was last found merged (see text_merge.rs).
+    merge_due: bool,
 }
 
 impl PendingText {
+    /// Nothing held back. The index may have been left mid-merge by the last process, so the
+    /// writer's first idle moment checks it.
+    pub fn new() -> PendingText {
+        PendingText {
+            ops: BTreeMap::new(),
+            merge_due: true,
+        }
+    }
+
     /// A record that may already be in `search_text` now has `text`.
     pub fn replace(&mut self, id: i64, text: Option<String>) {
         self.ops
@@ -77,6 +87,17 @@ impl PendingText {
             }
         }
         self.ops.clear();
+        self.merge_due = true;
         Ok(())
+    }
+
+    /// Whether the writer should spend idle time merging the index (text_merge.rs).
+    pub fn merge_due(&self) -> bool {
+        self.merge_due
+    }
+
+    /// The index needs no merging until the next write.
+    pub fn merged(&mut self) {
+        self.merge_due = false;
     }
 }

@@ -14,12 +14,14 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::thread;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpoint::WriterGate;
 use super::text::PendingText;
+use super::text_merge;
 use crate::{StoreError, StoreResult};
 
 /// State owned by the writer thread, handed to every job.
@@ -165,15 +167,57 @@ fn rollback(ctx: &mut WriteCtx) {
     ctx.text.clear();
 }
 
+/// How long the writer waits without a job before it merges the full-text index.
+const IDLE_BEFORE_MERGE: Duration = Duration::from_millis(200);
+
+/// The next job; while there is none and the full-text index needs merging, merges it one
+/// step at a time (text.rs). `None` when the store is closing.
+fn next_job(ctx: &mut WriteCtx, rx: &mpsc::Receiver<Box<dyn Job>>) -> Option<Box<dyn Job>> {
+    let mut waited = false;
+    loop {
+        if !ctx.text.merge_due() {
+            return rx.recv().ok();
+        }
+        let job = if waited {
+            rx.try_recv()
+                .map_err(|e| e == mpsc::TryRecvError::Disconnected)
+        } else {
+            rx.recv_timeout(IDLE_BEFORE_MERGE)
+                .map_err(|e| e == mpsc::RecvTimeoutError::Disconnected)
+        };
+        match job {
+            Ok(job) => return Some(job),
+            Err(true) => return None,
+            Err(false) => waited = true,
+        }
+        ctx.gate.pass();
+        let step = begin(&ctx.conn).and_then(|_| {
+            let worked = text_merge::merge_step(&ctx.conn)?;
+            ctx.conn.execute_batch("COMMIT")?;
+            Ok(worked)
+        });
+        match step {
+            Ok(true) => {}
+            Ok(false) => ctx.text.merged(),
+            Err(e) => {
+                // Merging is an optimisation: give up until the next write.
+                tracing::warn!(error = %e, "full-text merge step failed");
+                let _ = ctx.conn.execute_batch("ROLLBACK");
+                ctx.text.merged();
+            }
+        }
+    }
+}
+
 fn run(mut ctx: WriteCtx, rx: mpsc::Receiver<Box<dyn Job>>) {
     // A job that did not fit in the last group starts the next one.
     let mut next: Option<Box<dyn Job>> = None;
     loop {
         let first = match next.take() {
             Some(job) => job,
-            None => match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+            None => match next_job(&mut ctx, &rx) {
+                Some(job) => job,
+                None => return,
             },
         };
         let mut records = first.records();
