@@ -23,16 +23,10 @@ async fn batch_create_read_update_archive() {
     let inputs: Vec<Value> = (0..3)
         .map(|i| json!({"properties": {"firstname": format!("b{i}")}}))
         .collect();
-    let r = c
-        .post(
-            "/crm/v3/objects/contacts/batch/create",
-            json!({"inputs": inputs}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.body["status"], "COMPLETE");
-    assert!(r.body["startedAt"].is_string() && r.body["completedAt"].is_string());
-    let created = ids(&r.body);
+    let body = c.create_contacts(inputs).await;
+    assert_eq!(body["status"], "COMPLETE");
+    assert!(body["startedAt"].is_string() && body["completedAt"].is_string());
+    let created = ids(&body);
     assert_eq!(created.len(), 3);
 
     // Read with one missing id → 207 with one aggregated error.

@@ -40,14 +40,7 @@ async fn ids_never_collide_and_every_record_is_readable_through_either_node() {
                 let inputs: Vec<_> = (0..5)
                     .map(|j| json!({"properties": {"firstname": format!("{tag}-{i}-{j}")}}))
                     .collect();
-                let r = c
-                    .post(
-                        "/crm/v3/objects/contacts/batch/create",
-                        json!({ "inputs": inputs }),
-                    )
-                    .await;
-                assert_eq!(r.status, 201, "{}", r.text);
-                r.body["results"]
+                c.create_contacts(inputs).await["results"]
                     .as_array()
                     .unwrap()
                     .iter()

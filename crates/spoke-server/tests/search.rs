@@ -256,13 +256,7 @@ async fn query_sees_text_of_mixed_and_concurrent_writes() {
     let inputs: Vec<Value> = (0..3)
         .map(|i| json!({"properties": {"email": email(i), "lastname": old}}))
         .collect();
-    let r = c
-        .post(
-            "/crm/v3/objects/contacts/batch/create",
-            json!({"inputs": inputs}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    c.create_contacts(inputs).await;
     // One batch: a new record, an update of an older one, another new, another update.
     let upserts: Vec<Value> = [5, 0, 6, 1]
         .iter()
@@ -342,14 +336,8 @@ async fn sorted_pages_of_many_matches() {
             json!({ "properties": p })
         })
         .collect();
-    let r = c
-        .post(
-            "/crm/v3/objects/contacts/batch/create",
-            json!({ "inputs": inputs }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let mut records: Vec<(i64, Value)> = r.body["results"]
+    let created = c.create_contacts(inputs).await;
+    let mut records: Vec<(i64, Value)> = created["results"]
         .as_array()
         .unwrap()
         .iter()

@@ -293,6 +293,19 @@ impl Client {
         r.body["id"].as_str().expect("id").to_string()
     }
 
+    /// Creates contacts through batch/create (`inputs` as the API takes them) and returns the
+    /// response body.
+    pub async fn create_contacts(&self, inputs: Vec<Value>) -> Value {
+        let r = self
+            .post(
+                "/crm/v3/objects/contacts/batch/create",
+                json!({ "inputs": inputs }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body
+    }
+
     /// Defines a custom property (tolerating one that exists).
     pub async fn define(&self, object_type: &str, definition: Value) {
         let r = self

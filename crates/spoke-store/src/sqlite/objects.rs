@@ -382,6 +382,28 @@ pub(crate) fn to_record(row: (i64, String, i64, i64, Option<i64>)) -> StoreResul
     })
 }
 
+/// Reads the records of `ids`, in that order (one that went away since is left out).
+pub(crate) fn records_by_id(
+    conn: &Connection,
+    account: AccountId,
+    ids: &[i64],
+) -> StoreResult<Vec<ObjectRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, properties, created_at, updated_at, archived_at FROM objects
+         WHERE id = ?1 AND account_id = ?2 AND archived_at IS NULL",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = stmt
+            .query_row(params![id, account.0], record_from_row)
+            .optional()?
+        {
+            out.push(to_record(row)?);
+        }
+    }
+    Ok(out)
+}
+
 impl SqliteStore {
     pub(crate) async fn create_objects_impl(
         &self,

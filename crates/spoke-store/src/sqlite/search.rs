@@ -15,7 +15,7 @@ use spoke_core::search::{
 };
 use spoke_core::value::PropertySet;
 
-use super::objects::{record_from_row, to_record};
+use super::objects::{record_from_row, records_by_id, to_record};
 use super::sort_walk;
 use super::writer::WriteCtx;
 use super::SqliteStore;
@@ -355,7 +355,7 @@ impl SqliteStore {
                 let total = matches.len();
                 let page = if total > q.offset + q.limit {
                     match sort_walk::walk_page(&tx, &walk, &matches, &q)? {
-                        Some(ids) => sort_walk::records_by_id(&tx, account, &ids)?,
+                        Some(ids) => records_by_id(&tx, account, &ids)?,
                         None => plain_page(&tx, &filter, &params, &q)?,
                     }
                 } else {
@@ -407,7 +407,7 @@ impl SqliteStore {
                     total += 1;
                 }
             }
-            let out = sort_walk::records_by_id(conn, account, &page)?;
+            let out = records_by_id(conn, account, &page)?;
             Ok((total, out))
         })
     }

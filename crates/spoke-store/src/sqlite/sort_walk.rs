@@ -17,12 +17,10 @@
 //! which then reads the filter's index in sort order already.
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::AccountId;
-use spoke_core::record::ObjectRecord;
 use spoke_core::search::{Direction, Field, SearchQuery};
 
-use super::objects::{record_from_row, to_record};
 use super::search::{index_name, key_expr};
 use crate::StoreResult;
 
@@ -172,28 +170,6 @@ pub(crate) fn walk_page(
     Ok(Some(
         page.into_iter().skip(q.offset).take(q.limit).collect(),
     ))
-}
-
-/// Reads the records of `ids`, in that order (one that went away since is left out).
-pub(crate) fn records_by_id(
-    conn: &Connection,
-    account: AccountId,
-    ids: &[i64],
-) -> StoreResult<Vec<ObjectRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, properties, created_at, updated_at, archived_at FROM objects
-         WHERE id = ?1 AND account_id = ?2 AND archived_at IS NULL",
-    )?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(row) = stmt
-            .query_row(params![id, account.0], record_from_row)
-            .optional()?
-        {
-            out.push(to_record(row)?);
-        }
-    }
-    Ok(out)
 }
 
 /// Whether two search keys are equal as SQLite orders them (numbers by value).
