@@ -159,11 +159,10 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("spoke listening on http://{addr} (account {account})");
     tracing::info!(%addr, %account, store = %config.store.describe(), "listening");
-    let mut state = AppState::new(store);
-    if config.unlimited_search {
-        // A self-hosted deliberate difference: paging past 10,000 search results is allowed.
-        state.search_cap = None;
-    }
+    // A self-hosted deliberate difference: --unlimited-search allows paging past 10,000
+    // search results.
+    let search_cap = (!config.unlimited_search).then_some(spoke_core::search::RESULT_CAP);
+    let state = AppState::new(store, search_cap);
     let router = app::router(state);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

@@ -39,7 +39,8 @@ fn read_row(
         .query_row(params![id.0, account.0, object_type], |r| {
             Ok((
                 (
-                    r.get::<_, String>(0)?,
+                    // Parsed straight from SQLite's buffer, without a copy into a String.
+                    parse_properties(r.get_ref(0)?.as_str()?),
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<i64>>(3)?,
@@ -52,13 +53,13 @@ fn read_row(
             ))
         })
         .optional()?;
-    let Some(((json, created, updated, archived), version, created_source)) = row else {
+    let Some(((properties, created, updated, archived), version, created_source)) = row else {
         return Ok(None);
     };
     Ok(Some(Row {
         record: ObjectRecord {
             id,
-            properties: serde_json::from_str(&json)?,
+            properties: properties?,
             created_at: Timestamp(created),
             updated_at: Timestamp(updated),
             archived_at: archived.map(Timestamp),
@@ -365,17 +366,35 @@ fn unique_holder(
         .map(ObjectId))
 }
 
-pub(crate) fn record_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, i64, i64, Option<i64>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+/// The stored `properties` column: a JSON object of strings.
+fn parse_properties(json: &str) -> StoreResult<BTreeMap<String, String>> {
+    Ok(serde_json::from_str(json)?)
 }
 
-pub(crate) fn to_record(row: (i64, String, i64, i64, Option<i64>)) -> StoreResult<ObjectRecord> {
-    let (id, json, created, updated, archived) = row;
+/// A record row's columns with its properties already parsed (see [`to_record`]).
+pub(crate) type RecordColumns = (
+    i64,
+    StoreResult<BTreeMap<String, String>>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+pub(crate) fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordColumns> {
+    Ok((
+        r.get(0)?,
+        parse_properties(r.get_ref(1)?.as_str()?),
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+    ))
+}
+
+pub(crate) fn to_record(row: RecordColumns) -> StoreResult<ObjectRecord> {
+    let (id, properties, created, updated, archived) = row;
     Ok(ObjectRecord {
         id: ObjectId(id),
-        properties: serde_json::from_str(&json)?,
+        properties: properties?,
         created_at: Timestamp(created),
         updated_at: Timestamp(updated),
         archived_at: archived.map(Timestamp),
