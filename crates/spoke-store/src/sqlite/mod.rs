@@ -5,6 +5,7 @@ mod accounts;
 mod associations;
 mod checkpoint;
 mod objects;
+mod page_cache;
 mod pipelines;
 mod properties;
 mod read_pool;
@@ -50,7 +51,7 @@ impl SqliteStore {
     pub fn open(path: &Path, durability: Durability) -> StoreResult<SqliteStore> {
         // The writer writes its WAL frames through wal_vfs (one write per commit); readers and
         // the checkpointer write no frames and use SQLite's default VFS.
-        let conn = if wal_vfs::register() {
+        let conn = if setup() {
             Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_vfs::VFS_NAME)?
         } else {
             Connection::open(path)?
@@ -93,6 +94,16 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Process-wide SQLite set-up, before this crate opens its first connection: the page cache
+/// (page_cache.rs), which must be in place before SQLite initialises, then the writer's VFS.
+/// Returns whether that VFS is available.
+pub(crate) fn setup() -> bool {
+    if !page_cache::install() {
+        tracing::warn!("SQLite started before Spoke's page cache could be installed");
+    }
+    wal_vfs::register()
 }
 
 fn configure(conn: &Connection) -> StoreResult<()> {

@@ -150,6 +150,7 @@ mod tests {
     /// ends with one clean segment, every row still findable and the index consistent.
     #[test]
     fn idle_merging_ends_with_one_clean_segment() {
+        crate::sqlite::setup();
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE VIRTUAL TABLE search_text USING fts5(text, content = '', \

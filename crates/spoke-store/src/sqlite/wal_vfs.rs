@@ -351,7 +351,7 @@ mod tests {
     /// and after the WAL restarts.
     #[test]
     fn committed_frames_are_in_the_file_for_other_connections() {
-        assert!(register());
+        assert!(crate::sqlite::setup());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let writer =
