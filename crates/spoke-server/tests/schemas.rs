@@ -189,3 +189,99 @@ async fn custom_object_lifecycle() {
         201
     );
 }
+
+/// Changing `searchableProperties` reindexes the records already stored: `query` finds them by
+/// the new list and no longer by a property taken off it, archived records stay out, and
+/// records written afterwards follow the new list too.
+#[tokio::test]
+async fn changing_searchable_properties_reindexes_stored_records() {
+    let s = Server::start();
+    let c = s.client();
+    let r = c
+        .post(
+            "/crm-object-schemas/v3/schemas",
+            json!({
+                "name": "gadgets",
+                "labels": {"singular": "Gadget", "plural": "Gadgets"},
+                "primaryDisplayProperty": "title",
+                "searchableProperties": ["title"],
+                "properties": [
+                    {"name": "title", "label": "Title", "type": "string", "fieldType": "text"},
+                    {"name": "maker", "label": "Maker", "type": "string", "fieldType": "text"}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let type_id = r.body["objectTypeId"].as_str().unwrap().to_string();
+    // More records than one reindex transaction holds, so the reindex pages.
+    let mut ids = Vec::new();
+    for chunk in 0..12 {
+        let inputs: Vec<_> = (0..100)
+            .map(|i| json!({"properties": {"title": format!("widget{}", chunk * 100 + i), "maker": "acmeco"}}))
+            .collect();
+        let b = c
+            .post(
+                "/crm/v3/objects/gadgets/batch/create",
+                json!({"inputs": inputs}),
+            )
+            .await;
+        assert_eq!(b.status, 201, "{}", b.text);
+        ids.extend(
+            b.body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+    }
+    let archived = ids.pop().unwrap();
+    assert_eq!(
+        c.delete(&format!("/crm/v3/objects/gadgets/{archived}"))
+            .await
+            .status,
+        204
+    );
+    let total = |q: &'static str| {
+        let c = &c;
+        async move {
+            let r = c
+                .post(
+                    "/crm/v3/objects/gadgets/search",
+                    json!({"query": q, "limit": 1}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["total"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(total("acmeco").await, 0);
+    // The archived record (the last created) is not found by either list.
+    assert_eq!(total("widget1199").await, 0);
+    assert_eq!(total("widget1198").await, 1);
+
+    let schema = format!("/crm-object-schemas/v3/schemas/{type_id}");
+    let p = c
+        .patch(&schema, json!({"searchableProperties": ["title", "maker"]}))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(total("acmeco").await, 1199);
+    assert_eq!(total("widget1198").await, 1);
+    assert_eq!(total("widget1199").await, 0);
+
+    let p = c
+        .patch(&schema, json!({"searchableProperties": ["maker"]}))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(total("widget1198").await, 0);
+    assert_eq!(total("acmeco").await, 1199);
+    let n = c
+        .post(
+            "/crm/v3/objects/gadgets",
+            json!({"properties": {"title": "gizmo", "maker": "zenith"}}),
+        )
+        .await;
+    assert_eq!(n.status, 201, "{}", n.text);
+    assert_eq!(total("zenith").await, 1);
+    assert_eq!(total("gizmo").await, 0);
+}
