@@ -182,6 +182,41 @@ def test_update_patch(schemas, new_schema):
     )
 
 
+def test_patch_searchable_properties_reindexes_stored_records(client, schemas, new_schema, unique):
+    """Records stored before searchableProperties changed are found by the new list at once."""
+    schema = new_schema()
+    tid = schema.object_type_id
+    word = unique("w").replace("_", "")
+    objects = client.crm.objects
+    created = objects.batch_api.create(
+        object_type=tid,
+        batch_input_simple_public_object_batch_input_for_create=ObjBatchCreate(
+            inputs=[
+                ObjBatchCreateInput(properties={"project_name": f"{word} {i}", "project_code": unique("c")})
+                for i in range(3)
+            ]
+        ),
+    )
+    assert len(created.results) == 3
+
+    def total(query):
+        return objects.search_api.do_search(
+            object_type=tid, public_object_search_request=PublicObjectSearchRequest(query=query)
+        ).total
+
+    assert total(word) == 3
+    schemas.update(
+        object_type=tid,
+        object_type_definition_patch=ObjectTypeDefinitionPatch(searchable_properties=["project_code"]),
+    )
+    assert total(word) == 0
+    schemas.update(
+        object_type=tid,
+        object_type_definition_patch=ObjectTypeDefinitionPatch(searchable_properties=["project_name"]),
+    )
+    assert total(word) == 3
+
+
 def test_patch_response_has_no_properties(schemas, new_schema, raw):
     """PATCH answers an ObjectTypeDefinition: no `properties`/`associations` members."""
     schema = new_schema()
