@@ -77,7 +77,7 @@ fn migrate_applies_the_schema_and_a_newer_sqlite_schema_is_refused() {
     let out = spoke(&["migrate", "--data-dir", d]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.starts_with("schema version 1"), "{stdout}");
+    assert!(stdout.starts_with("schema version 2"), "{stdout}");
     let conn = rusqlite::Connection::open(dir.path().join("spoke.sqlite3")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
@@ -90,39 +90,190 @@ fn migrate_applies_the_schema_and_a_newer_sqlite_schema_is_refused() {
     );
 }
 
-/// Stores made by earlier versions carry search indexes on the create and last-modified dates
-/// that nothing reads (searches use the created_at/updated_at columns); opening drops them and
-/// keeps the others.
-#[test]
-fn opening_an_older_sqlite_store_drops_the_retired_date_indexes() {
+/// A store of schema version 1 kept every record's search keys in one `search` column, with the
+/// search indexes on it, and some carry retired indexes on the create and last-modified dates.
+/// Opening it with this version moves the keys to the key columns (migration 2), rebuilds the
+/// search indexes there under their names, drops the retired ones, and every search still finds
+/// what it found. The version-1 layout is made here from a current store, by hand.
+#[tokio::test]
+async fn a_version_1_sqlite_store_moves_its_search_keys_to_the_key_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    assert!(spoke(&["migrate", "--data-dir", d]).status.success());
+    let token = "pat-na1-11111111-2222-3333-4444-555555555555";
+    let contacts = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| {
+                serde_json::json!({"properties": {
+                    "email": format!("person{i}@migrate.example"),
+                    "firstname": format!("Migrated{i}"),
+                    "level": (i * 10).to_string(),
+                }})
+            })
+            .collect()
+    };
+    {
+        let s = common::Server::start_on(dir.path(), token, None);
+        let c = s.client();
+        let p = c
+            .post(
+                "/crm/v3/properties/contacts",
+                serde_json::json!({"name": "level", "label": "Level", "type": "number",
+                    "fieldType": "number", "groupName": "contactinformation"}),
+            )
+            .await;
+        assert_eq!(p.status, 201, "{}", p.text);
+        c.create_contacts(contacts(30)).await;
+    }
     let path = dir.path().join("spoke.sqlite3");
     let conn = rusqlite::Connection::open(&path).unwrap();
-    for (name, property) in [
-        ("search_0_1_createdate_168ee191", "createdate"),
-        ("search_0_1_lastmodifieddate_aa5e2d72", "lastmodifieddate"),
-        ("search_0_1_email_8a8753c7", "email"),
-    ] {
+    let indexes: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'search_%'",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut names: Vec<String> = indexes.iter().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["search_0_1_email_8a8753c7", "search_0_1_level_9b99e7dd"]
+    );
+    // Back to version 1: one `search` column of all keys, the indexes on it, retired ones too.
+    let merged = (0..16).fold("jsonb('{}')".to_string(), |acc, k| {
+        format!("jsonb_patch({acc}, COALESCE(k{k}, jsonb('{{}}')))")
+    });
+    conn.execute_batch(&format!(
+        "ALTER TABLE objects ADD COLUMN search BLOB NOT NULL DEFAULT x'';
+         UPDATE objects SET search = {merged};"
+    ))
+    .unwrap();
+    let mut retired = vec![
+        (
+            "search_0_1_createdate_168ee191".to_string(),
+            "createdate".to_string(),
+        ),
+        (
+            "search_0_1_lastmodifieddate_aa5e2d72".to_string(),
+            "lastmodifieddate".to_string(),
+        ),
+    ];
+    for (name, sql) in &indexes {
+        assert!(sql.contains("json_extract(k"), "{sql}");
+        let property = sql
+            .split("'$.\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        retired.push((name.clone(), property.to_string()));
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))
+            .unwrap();
+    }
+    for (name, property) in &retired {
         conn.execute_batch(&format!(
             "CREATE INDEX \"{name}\" ON objects (account_id, json_extract(search, '$.\"{property}\"')) \
              WHERE object_type = '0-1' AND archived_at IS NULL"
         ))
         .unwrap();
     }
+    for k in 0..16 {
+        conn.execute_batch(&format!("ALTER TABLE objects DROP COLUMN k{k}"))
+            .unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 1").unwrap();
     drop(conn);
-    let out = spoke(&["migrate", "--data-dir", d]);
-    assert!(out.status.success(), "{}", stderr(&out));
+
+    let s = common::Server::start_on(dir.path(), token, None);
+    let c = s.client();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'search_%'")
+    assert_eq!(
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        2
+    );
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('objects')")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(names, vec!["search_0_1_email_8a8753c7".to_string()]);
+    assert!(!columns.contains(&"search".to_string()), "{columns:?}");
+    let after: Vec<(String, String)> = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'search_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["search_0_1_email_8a8753c7", "search_0_1_level_9b99e7dd"]
+    );
+    assert!(
+        after.iter().all(|(_, sql)| sql.contains("json_extract(k")),
+        "{after:?}"
+    );
+    drop(conn);
+
+    let eq = c
+        .post(
+            "/crm/v3/objects/contacts/search",
+            serde_json::json!({"filterGroups": [{"filters": [
+                {"propertyName": "email", "operator": "EQ", "value": "person7@migrate.example"}]}],
+                "properties": ["firstname"]}),
+        )
+        .await;
+    assert_eq!(eq.status, 200, "{}", eq.text);
+    assert_eq!(eq.body["total"], 1);
+    assert_eq!(
+        eq.body["results"][0]["properties"]["firstname"],
+        "Migrated7"
+    );
+    let range = c
+        .post(
+            "/crm/v3/objects/contacts/search",
+            serde_json::json!({"filterGroups": [{"filters": [
+                {"propertyName": "level", "operator": "BETWEEN", "value": "50", "highValue": "120"}]}],
+                "sorts": [{"propertyName": "level", "direction": "DESCENDING"}],
+                "properties": ["level"]}),
+        )
+        .await;
+    assert_eq!(range.status, 200, "{}", range.text);
+    let levels: Vec<&str> = range.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["properties"]["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["120", "110", "100", "90", "80", "70", "60", "50"]);
+    let query = c
+        .post(
+            "/crm/v3/objects/contacts/search",
+            serde_json::json!({"query": "Migrated29"}),
+        )
+        .await;
+    assert_eq!(query.body["total"], 1, "{}", query.text);
+    // Writes after the migration keep every search right.
+    let id = eq.body["results"][0]["id"].as_str().unwrap();
+    let p = c
+        .patch(
+            &format!("/crm/v3/objects/contacts/{id}"),
+            serde_json::json!({"properties": {"level": "555"}}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let moved = c
+        .post(
+            "/crm/v3/objects/contacts/search",
+            serde_json::json!({"filterGroups": [{"filters": [
+                {"propertyName": "level", "operator": "GT", "value": "500"}]}]}),
+        )
+        .await;
+    assert_eq!(moved.body["total"], 1, "{}", moved.text);
 }
 
 #[test]
@@ -137,7 +288,7 @@ fn migrate_applies_the_schema_and_a_newer_postgres_schema_is_refused() {
         // Idempotent: the second run finds nothing to do.
         let out = spoke(&["migrate", "--database-url", &url]);
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema version 1"));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema version 2"));
     }
     let psql = Command::new("psql")
         .arg(&url)

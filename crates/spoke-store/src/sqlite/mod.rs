@@ -142,9 +142,20 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         )));
     }
     for (version, sql) in migrations::SQLITE.iter().filter(|(v, _)| *v > current) {
-        conn.execute_batch(&format!(
-            "BEGIN; {sql}\n; PRAGMA user_version = {version}; COMMIT;"
-        ))?;
+        conn.execute_batch("BEGIN")?;
+        let applied = conn
+            .execute_batch(sql)
+            .map_err(StoreError::from)
+            .and_then(|()| {
+                if *version == 2 {
+                    search::move_keys_to_key_columns(conn)?;
+                }
+                Ok(conn.execute_batch(&format!("PRAGMA user_version = {version}; COMMIT;"))?)
+            });
+        if let Err(e) = applied {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
         tracing::info!(version, "applied migration");
     }
     Ok(())

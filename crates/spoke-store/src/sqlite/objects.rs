@@ -1,9 +1,9 @@
 //! Records, their history and their unique values.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
@@ -12,7 +12,9 @@ use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
-use super::search::{ensure_builtin_indexes, key_value, record_text, unique_lookup_sql};
+use super::search::{
+    ensure_builtin_indexes, key_columns, key_value, record_text, unique_lookup_sql, KEY_COLUMNS,
+};
 use super::writer::WriteCtx;
 use super::SqliteStore;
 use crate::common::add_creation_entries;
@@ -179,7 +181,8 @@ enum TextWrite {
     Keep,
 }
 
-/// Maintains a record's searchable text and returns its search keys (the `search` column).
+/// Maintains a record's searchable text and returns its search keys, as the key columns hold
+/// them (see [`key_columns`]).
 fn write_search(
     ctx: &mut WriteCtx,
     account: AccountId,
@@ -187,7 +190,7 @@ fn write_search(
     id: ObjectId,
     properties: &BTreeMap<String, String>,
     text: TextWrite,
-) -> StoreResult<String> {
+) -> StoreResult<[Option<String>; KEY_COLUMNS]> {
     if text != TextWrite::Keep {
         let scoped = record_text(account, set, properties);
         match text {
@@ -195,7 +198,29 @@ fn write_search(
             _ => ctx.text.replace(id.0, scoped),
         }
     }
-    Ok(serde_json::to_string(&search_keys(set, properties))?)
+    key_columns(search_keys(set, properties))
+}
+
+/// `INSERT` of a record: `?1`–`?4` id, account, type, properties; `?5`… the key columns; then
+/// the creation time and source.
+fn insert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let columns: Vec<String> = (0..KEY_COLUMNS).map(|c| format!("k{c}")).collect();
+        let values: Vec<String> = (0..KEY_COLUMNS)
+            .map(|c| format!("jsonb(?{})", c + 5))
+            .collect();
+        let t = KEY_COLUMNS + 5;
+        format!(
+            "INSERT INTO objects (id, account_id, object_type, properties, {}, created_at,
+             updated_at, archived_at, version, created_source_type, created_source_id)
+             VALUES (?1, ?2, ?3, ?4, {}, ?{t}, ?{t}, NULL, 1, ?{}, ?{})",
+            columns.join(", "),
+            values.join(", "),
+            t + 1,
+            t + 2,
+        )
+    })
 }
 
 fn create_one(
@@ -228,23 +253,19 @@ fn create_one(
             check_unique(ctx, account, set, name, value, id)?;
         }
     }
-    let search = write_search(ctx, account, set, id, &properties, TextWrite::Insert)?;
+    let keys = write_search(ctx, account, set, id, &properties, TextWrite::Insert)?;
+    let json = serde_json::to_string(&properties)?;
+    let millis = now.millis();
+    let mut values: Vec<&dyn ToSql> = vec![&id.0, &account.0, &ot, &json];
+    values.extend(keys.iter().map(|k| k as &dyn ToSql));
+    values.extend([
+        &millis as &dyn ToSql,
+        &source.source_type,
+        &source.source_id,
+    ]);
     ctx.conn
-        .prepare_cached(
-            "INSERT INTO objects (id, account_id, object_type, properties, search, created_at,
-             updated_at, archived_at, version, created_source_type, created_source_id)
-             VALUES (?1, ?2, ?3, ?4, jsonb(?5), ?6, ?6, NULL, 1, ?7, ?8)",
-        )?
-        .execute(params![
-            id.0,
-            account.0,
-            ot,
-            serde_json::to_string(&properties)?,
-            search,
-            now.millis(),
-            source.source_type,
-            source.source_id
-        ])?;
+        .prepare_cached(insert_sql())?
+        .execute(values.as_slice())?;
     // No history rows: every value set here has the implicit creation entry.
     Ok(ObjectRecord {
         id,
@@ -302,19 +323,23 @@ fn update_one(
     } else {
         TextWrite::Keep
     };
-    let search = write_search(ctx, account, set, id, &record.properties, text)?;
-    ctx.conn
-        .prepare_cached(
-            "UPDATE objects SET properties = ?1, search = jsonb(?2), updated_at = ?3, version = ?4
-             WHERE id = ?5",
-        )?
-        .execute(params![
-            serde_json::to_string(&record.properties)?,
-            search,
-            now.millis(),
-            version,
-            id.0
-        ])?;
+    let keys = write_search(ctx, account, set, id, &record.properties, text)?;
+    // Only the key columns whose keys changed are set, so that the indexes of the others are
+    // left alone (see KEY_COLUMNS).
+    let old_keys = key_columns(search_keys(set, &row.record.properties))?;
+    let json = serde_json::to_string(&record.properties)?;
+    let millis = now.millis();
+    let mut sql = String::from("UPDATE objects SET properties = ?1, updated_at = ?2, version = ?3");
+    let mut values: Vec<&dyn ToSql> = vec![&json, &millis, &version];
+    for (column, (new, old)) in keys.iter().zip(&old_keys).enumerate() {
+        if new != old {
+            values.push(new);
+            sql.push_str(&format!(", k{column} = jsonb(?{})", values.len()));
+        }
+    }
+    values.push(&id.0);
+    sql.push_str(&format!(" WHERE id = ?{}", values.len()));
+    ctx.conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     let lastmod = now.to_iso();
     let mut history: Vec<(&str, &str)> = changed
         .iter()

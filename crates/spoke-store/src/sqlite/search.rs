@@ -1,7 +1,8 @@
-//! Search over the `search` column of `objects` (typed keys, see spoke_core::search): the
+//! Search over the key columns of `objects` (typed keys, see spoke_core::search): the
 //! compiled filter tree becomes one parameterised SQL statement, served by the per-property
 //! expression indexes this module creates, and by the `search_text` FTS5 table for `query`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rusqlite::functions::FunctionFlags;
@@ -24,10 +25,49 @@ use crate::common::{
 };
 use crate::StoreResult;
 
+/// How many columns a record's search keys are spread over (`k0`…`k15` of `objects`).
+///
+/// SQLite updates every index whose expression reads a column an UPDATE sets, whether or not the
+/// index's key changed: with all keys in one column, a PATCH of three properties rewrote the
+/// index entries of every indexed property of the record, each a random 4 KiB page written to
+/// the WAL and again by the checkpoint. Spread by a hash of the property name, a PATCH sets
+/// only the columns of the keys it changes, and the index of a property it does not touch
+/// stays untouched unless that property shares a column with a changed one (1 in 16).
+pub(crate) const KEY_COLUMNS: usize = 16;
+
+/// The column (`0..KEY_COLUMNS`) that holds a property's search key: FNV-1a of its name. Fixed:
+/// stores are written with it.
+pub(crate) fn key_column(name: &str) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h % KEY_COLUMNS as u32) as usize
+}
+
 /// The SQL expression of a property's search key. Filters, sorts and indexes must use this exact
 /// text for SQLite to match them.
 pub(crate) fn key_expr(name: &str) -> String {
-    format!("json_extract(search, '$.\"{name}\"')")
+    format!("json_extract(k{}, '$.\"{name}\"')", key_column(name))
+}
+
+/// A record's search keys as the JSON text of each key column (`None` for an empty column,
+/// stored as NULL).
+pub(crate) fn key_columns(
+    keys: BTreeMap<String, serde_json::Value>,
+) -> StoreResult<[Option<String>; KEY_COLUMNS]> {
+    let mut split: [serde_json::Map<String, serde_json::Value>; KEY_COLUMNS] = Default::default();
+    for (name, key) in keys {
+        split[key_column(&name)].insert(name, key);
+    }
+    let mut out: [Option<String>; KEY_COLUMNS] = Default::default();
+    for (column, keys) in out.iter_mut().zip(split) {
+        if !keys.is_empty() {
+            *column = Some(serde_json::to_string(&keys)?);
+        }
+    }
+    Ok(out)
 }
 
 /// `CREATE INDEX` for one property of one object type: keyed by account, then the property's
@@ -90,6 +130,79 @@ pub(crate) fn drop_retired_indexes(conn: &Connection) -> StoreResult<()> {
     };
     for name in existing.iter().filter(|n| names.contains(n)) {
         conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+    }
+    Ok(())
+}
+
+/// Migration 2 (migrations/sqlite/0002_key_columns.sql), inside its transaction: copies every
+/// record's keys from the `search` column to the key columns, drops `search`, and rebuilds the
+/// search indexes on the key columns under their old names. Proportional to the store's size,
+/// once, at the first start of this version on an older store.
+pub(crate) fn move_keys_to_key_columns(conn: &Connection) -> StoreResult<()> {
+    // The indexes on `search`, as (object type, property): their statements read
+    // `... json_extract(search, '$."<property>"')) WHERE object_type = '<type>' ...`.
+    let statements: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '%(search,%'",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let between = |sql: &str, start: &str, end: &str| -> Option<String> {
+        let from = sql.find(start)? + start.len();
+        let len = sql[from..].find(end)?;
+        Some(sql[from..from + len].to_string())
+    };
+    let mut indexes = Vec::new();
+    for sql in &statements {
+        let (Some(property), Some(object_type)) = (
+            between(sql, "'$.\"", "\"'"),
+            between(sql, "object_type = '", "'"),
+        ) else {
+            return Err(crate::StoreError::Internal(format!(
+                "unexpected search index: {sql}"
+            )));
+        };
+        let name = index_name(&object_type, &property).ok_or_else(|| {
+            crate::StoreError::Internal(format!("unsafe search index name: {sql}"))
+        })?;
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+        indexes.push((object_type, property));
+    }
+    let set_keys: Vec<String> = (0..KEY_COLUMNS)
+        .map(|c| format!("k{c} = jsonb(?{})", c + 1))
+        .collect();
+    let update = format!(
+        "UPDATE objects SET {} WHERE id = ?{}",
+        set_keys.join(", "),
+        KEY_COLUMNS + 1
+    );
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<(i64, String)> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, json(search) FROM objects WHERE id > ?1 ORDER BY id LIMIT 10000",
+            )?;
+            let rows = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let Some(&(last, _)) = rows.last() else {
+            break;
+        };
+        for (id, json) in &rows {
+            let keys = key_columns(serde_json::from_str(json)?)?;
+            let mut values: Vec<&dyn rusqlite::ToSql> =
+                keys.iter().map(|k| k as &dyn rusqlite::ToSql).collect();
+            values.push(id);
+            conn.prepare_cached(&update)?.execute(values.as_slice())?;
+        }
+        after = last;
+    }
+    conn.execute_batch("ALTER TABLE objects DROP COLUMN search")?;
+    for (object_type, property) in &indexes {
+        if let Some(ddl) = index_ddl(object_type, property) {
+            conn.execute_batch(&ddl)?;
+        }
     }
     Ok(())
 }

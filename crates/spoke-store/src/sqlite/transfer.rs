@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter};
+use rusqlite::{params, params_from_iter, ToSql};
 use serde_json::Value;
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::search::search_keys;
 use spoke_core::value::PropertySet;
 
-use super::search::{ensure_builtin_indexes, index_ddl, record_text};
+use super::search::{ensure_builtin_indexes, index_ddl, key_columns, record_text, KEY_COLUMNS};
 use super::SqliteStore;
 use crate::common::is_indexed;
 use crate::transfer::{page_sql, Row, Table, OBJECTS};
@@ -69,13 +69,9 @@ impl SqliteStore {
         table: Table,
         rows: Vec<Row>,
     ) -> StoreResult<()> {
-        let mut columns: Vec<&str> = table.columns.to_vec();
-        let mut marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        if table == OBJECTS {
-            // Derived; rebuilt by reindex_objects.
-            columns.push("search");
-            marks.push("jsonb('{}')".into());
-        }
+        // The objects' key columns are derived: left NULL here, rebuilt by reindex_objects.
+        let columns: Vec<&str> = table.columns.to_vec();
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
         let sql = format!(
             "INSERT INTO {} ({}) VALUES ({})",
             table.name,
@@ -145,12 +141,20 @@ impl SqliteStore {
                     )?;
                     rows.collect::<Result<_, _>>()?
                 };
+                let set_keys: Vec<String> = (0..KEY_COLUMNS)
+                    .map(|c| format!("k{c} = jsonb(?{})", c + 1))
+                    .collect();
+                let update = format!(
+                    "UPDATE objects SET {} WHERE id = ?{}",
+                    set_keys.join(", "),
+                    KEY_COLUMNS + 1
+                );
                 for (id, json, archived) in &rows {
                     let properties = serde_json::from_str(json)?;
-                    let search = serde_json::to_string(&search_keys(&set, &properties))?;
-                    ctx.conn
-                        .prepare_cached("UPDATE objects SET search = jsonb(?1) WHERE id = ?2")?
-                        .execute(params![search, id])?;
+                    let keys = key_columns(search_keys(&set, &properties))?;
+                    let mut values: Vec<&dyn ToSql> = keys.iter().map(|k| k as &dyn ToSql).collect();
+                    values.push(id);
+                    ctx.conn.prepare_cached(&update)?.execute(values.as_slice())?;
                     let text = archived
                         .is_none()
                         .then(|| record_text(account, &set, &properties))
