@@ -430,3 +430,104 @@ async fn sorted_pages_of_many_matches() {
         .collect();
     assert_eq!(ids(&page), want);
 }
+
+/// Updates rewrite only the search keys of what they change (the SQLite store keeps them in
+/// several columns): after PATCHes that change, clear and set properties, every property is
+/// found by its new value and by no old one, whether indexed (email, a custom number) or not.
+#[tokio::test]
+async fn updates_keep_every_property_searchable() {
+    let s = Server::start();
+    let c = s.client();
+    let p = c
+        .post(
+            "/crm/v3/properties/contacts",
+            json!({"name": "tier", "label": "Tier", "type": "number", "fieldType": "number",
+                "groupName": "contactinformation"}),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let created = c
+        .create_contacts(vec![
+            json!({"properties": {"email": "keys.one@example.org", "firstname": "Ada",
+                "city": "Lima", "company": "Acme", "tier": "3"}}),
+            json!({"properties": {"email": "keys.two@example.org", "firstname": "Bo",
+                "city": "Oslo", "company": "Acme", "tier": "5"}}),
+        ])
+        .await;
+    let one = created["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["properties"]["email"] == "keys.one@example.org")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let find = |property: &'static str, operator: &'static str, value: Option<&'static str>| {
+        let c = &c;
+        async move {
+            let mut filter = json!({"propertyName": property, "operator": operator});
+            if let Some(v) = value {
+                filter["value"] = json!(v);
+            }
+            let scope = json!({"propertyName": "email", "operator": "CONTAINS_TOKEN",
+                "value": "*@example.org"});
+            let body = search(
+                c,
+                json!({"filterGroups": [{"filters": [filter, scope]}],
+                "sorts": ["email"]}),
+            )
+            .await;
+            body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let patched = c
+        .patch(
+            &format!("/crm/v3/objects/contacts/{one}"),
+            json!({"properties": {"city": "Quito", "company": "", "tier": "9"}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(find("city", "EQ", Some("Quito")).await, vec![one.clone()]);
+    assert!(find("city", "EQ", Some("Lima")).await.is_empty());
+    assert_eq!(
+        find("company", "NOT_HAS_PROPERTY", None).await,
+        vec![one.clone()]
+    );
+    assert_eq!(find("company", "EQ", Some("Acme")).await.len(), 1);
+    assert_eq!(find("tier", "GT", Some("8")).await, vec![one.clone()]);
+    assert!(find("tier", "EQ", Some("3")).await.is_empty());
+    assert_eq!(
+        find("email", "EQ", Some("keys.one@example.org")).await,
+        vec![one.clone()]
+    );
+    assert_eq!(
+        find("firstname", "EQ", Some("Ada")).await,
+        vec![one.clone()]
+    );
+
+    // Setting the cleared property again, and changing the indexed email.
+    let patched = c
+        .patch(
+            &format!("/crm/v3/objects/contacts/{one}"),
+            json!({"properties": {"company": "Zeta", "email": "keys.uno@example.org"}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(find("company", "EQ", Some("Zeta")).await, vec![one.clone()]);
+    assert!(find("company", "NOT_HAS_PROPERTY", None).await.is_empty());
+    assert_eq!(
+        find("email", "EQ", Some("keys.uno@example.org")).await,
+        vec![one.clone()]
+    );
+    assert!(find("email", "EQ", Some("keys.one@example.org"))
+        .await
+        .is_empty());
+    assert_eq!(find("tier", "GT", Some("8")).await, vec![one.clone()]);
+    assert_eq!(find("city", "EQ", Some("Quito")).await, vec![one]);
+}

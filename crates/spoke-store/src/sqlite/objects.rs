@@ -13,7 +13,8 @@ use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
 use super::search::{
-    ensure_builtin_indexes, key_columns, key_value, record_text, unique_lookup_sql, KEY_COLUMNS,
+    ensure_builtin_indexes, key_column, key_columns, key_value, record_text, unique_lookup_sql,
+    KEY_COLUMNS,
 };
 use super::writer::WriteCtx;
 use super::SqliteStore;
@@ -181,16 +182,15 @@ enum TextWrite {
     Keep,
 }
 
-/// Maintains a record's searchable text and returns its search keys, as the key columns hold
-/// them (see [`key_columns`]).
-fn write_search(
+/// Maintains a record's searchable text (the `search_text` full-text index).
+fn write_text(
     ctx: &mut WriteCtx,
     account: AccountId,
     set: &PropertySet,
     id: ObjectId,
     properties: &BTreeMap<String, String>,
     text: TextWrite,
-) -> StoreResult<[Option<String>; KEY_COLUMNS]> {
+) {
     if text != TextWrite::Keep {
         let scoped = record_text(account, set, properties);
         match text {
@@ -198,7 +198,6 @@ fn write_search(
             _ => ctx.text.replace(id.0, scoped),
         }
     }
-    key_columns(search_keys(set, properties))
 }
 
 /// `INSERT` of a record: `?1`–`?4` id, account, type, properties; `?5`… the key columns; then
@@ -253,7 +252,8 @@ fn create_one(
             check_unique(ctx, account, set, name, value, id)?;
         }
     }
-    let keys = write_search(ctx, account, set, id, &properties, TextWrite::Insert)?;
+    write_text(ctx, account, set, id, &properties, TextWrite::Insert);
+    let keys = key_columns(search_keys(set, &properties))?;
     let json = serde_json::to_string(&properties)?;
     let millis = now.millis();
     let mut values: Vec<&dyn ToSql> = vec![&id.0, &account.0, &ot, &json];
@@ -323,19 +323,31 @@ fn update_one(
     } else {
         TextWrite::Keep
     };
-    let keys = write_search(ctx, account, set, id, &record.properties, text)?;
-    // Only the key columns whose keys changed are set, so that the indexes of the others are
-    // left alone (see KEY_COLUMNS).
-    let old_keys = key_columns(search_keys(set, &row.record.properties))?;
+    write_text(ctx, account, set, id, &record.properties, text);
+    // Only the key columns of the properties written are set (with the last-modified date's),
+    // so that SQLite leaves the indexes of the others alone (see KEY_COLUMNS).
+    let mut written = [false; KEY_COLUMNS];
+    for name in changed
+        .iter()
+        .map(|(name, _)| name)
+        .chain([&object_type.lastmodified_property])
+    {
+        written[key_column(name)] = true;
+    }
+    let in_written: BTreeMap<String, String> = record
+        .properties
+        .iter()
+        .filter(|(name, _)| written[key_column(name)])
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let keys = key_columns(search_keys(set, &in_written))?;
     let json = serde_json::to_string(&record.properties)?;
     let millis = now.millis();
     let mut sql = String::from("UPDATE objects SET properties = ?1, updated_at = ?2, version = ?3");
     let mut values: Vec<&dyn ToSql> = vec![&json, &millis, &version];
-    for (column, (new, old)) in keys.iter().zip(&old_keys).enumerate() {
-        if new != old {
-            values.push(new);
-            sql.push_str(&format!(", k{column} = jsonb(?{})", values.len()));
-        }
+    for (column, keys) in keys.iter().enumerate().filter(|(c, _)| written[*c]) {
+        values.push(keys);
+        sql.push_str(&format!(", k{column} = jsonb(?{})", values.len()));
     }
     values.push(&id.0);
     sql.push_str(&format!(" WHERE id = ?{}", values.len()));
@@ -702,14 +714,14 @@ impl SqliteStore {
                             "UPDATE objects SET archived_at = NULL, version = ?1 WHERE id = ?2",
                         )?
                         .execute(params![row.version + 1, id.0])?;
-                    write_search(
+                    write_text(
                         ctx,
                         account,
                         &set,
                         id,
                         &row.record.properties,
                         TextWrite::Insert,
-                    )?;
+                    );
                     restored.push(id);
                 }
                 Ok(restored)
