@@ -120,9 +120,25 @@ pub fn counts() -> Counts {
     COUNTS.with(Cell::get)
 }
 
+/// pcache1's methods. Our methods are installed only after INNER is set, so the empty set
+/// (every method absent, each caller's fallback) is never used; it only spares a panic path.
 fn inner() -> &'static ffi::sqlite3_pcache_methods2 {
-    // Only reachable through methods installed after INNER was set.
-    &INNER.get().expect("page cache methods installed").0
+    static NONE: Methods = Methods(ffi::sqlite3_pcache_methods2 {
+        iVersion: 1,
+        pArg: std::ptr::null_mut(),
+        xInit: None,
+        xShutdown: None,
+        xCreate: None,
+        xCachesize: None,
+        xPagecount: None,
+        xFetch: None,
+        xUnpin: None,
+        xRekey: None,
+        xTruncate: None,
+        xDestroy: None,
+        xShrink: None,
+    });
+    &INNER.get().unwrap_or(&NONE).0
 }
 
 /// # Safety
