@@ -58,7 +58,10 @@ if [ -z "${BENCH_BACKEND:-}" ]; then
         echo "Written by \`bash bench/run.sh\` (see [README.md](README.md)); do not edit by hand. One"
         echo "section per store: the same phases, seeded the same way, each with its own echo baseline"
         echo "measured in the same run."
-        for backend in ${BACKENDS:-sqlite postgres}; do
+        # Every store with a part, not only those measured now: a run of one store keeps the
+        # other's last section.
+        for backend in sqlite postgres; do
+            [ -f "$PARTS/$backend.md" ] || continue
             case $backend in
             sqlite) title="SQLite store (embedded, the default)" ;;
             postgres) title="PostgreSQL store (\`--database-url\`)" ;;
