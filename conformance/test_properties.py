@@ -291,6 +291,34 @@ def test_update_custom_property(client, unique):
     assert got.description == "new description"
 
 
+def test_update_type_rekeys_stored_values_for_search(client, unique):
+    """A string property turned into a number compares the values already stored as numbers."""
+    from hubspot.crm.contacts import PublicObjectSearchRequest, SimplePublicObjectInputForCreate
+
+    name = unique("seats")
+    client.crm.properties.core_api.create(object_type="contacts", property_create=string_prop(name))
+    for v in ("9", "10", "100"):
+        client.crm.contacts.basic_api.create(
+            simple_public_object_input_for_create=SimplePublicObjectInputForCreate(properties={name: v})
+        )
+
+    def above_50():
+        found = client.crm.contacts.search_api.do_search(
+            public_object_search_request=PublicObjectSearchRequest(
+                filter_groups=[{"filters": [{"propertyName": name, "operator": "GT", "value": "50"}]}],
+                properties=[name],
+            )
+        )
+        return sorted(r.properties[name] for r in found.results)
+
+    assert above_50() == ["9"]
+    updated = client.crm.properties.core_api.update(
+        object_type="contacts", property_name=name, property_update=PropertyUpdate(type="number", field_type="number")
+    )
+    assert updated.type == "number"
+    assert above_50() == ["100"]
+
+
 def test_update_enumeration_options(client, unique):
     name = unique("enum")
     client.crm.properties.core_api.create(object_type="contacts", property_create=enum_prop(name, ["a", "b"]))

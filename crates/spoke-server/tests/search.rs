@@ -531,3 +531,59 @@ async fn updates_keep_every_property_searchable() {
     assert_eq!(find("tier", "GT", Some("8")).await, vec![one.clone()]);
     assert_eq!(find("city", "EQ", Some("Quito")).await, vec![one]);
 }
+
+/// Changing a property's type rekeys the values already stored: a string property turned into
+/// a number compares its stored values as numbers at once, and back again as strings.
+#[tokio::test]
+async fn changing_a_property_type_rekeys_stored_values() {
+    let s = Server::start();
+    let c = s.client();
+    let p = c
+        .post(
+            "/crm/v3/properties/contacts",
+            json!({"name": "seats", "label": "Seats", "type": "string", "fieldType": "text",
+                "groupName": "contactinformation"}),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    c.create_contacts(
+        ["9", "10", "100"]
+            .iter()
+            .map(|v| json!({"properties": {"email": format!("seats.{v}@example.org"), "seats": v}}))
+            .collect(),
+    )
+    .await;
+    let above_50 = || async {
+        let body = search(
+            &c,
+            json!({"filterGroups": [{"filters": [
+                {"propertyName": "seats", "operator": "GT", "value": "50"}]}],
+                "sorts": ["seats"], "properties": ["seats"]}),
+        )
+        .await;
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["properties"]["seats"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // As strings, "9" sorts after "50".
+    assert_eq!(above_50().await, ["9"]);
+    let to_number = c
+        .patch(
+            "/crm/v3/properties/contacts/seats",
+            json!({"type": "number", "fieldType": "number"}),
+        )
+        .await;
+    assert_eq!(to_number.status, 200, "{}", to_number.text);
+    assert_eq!(above_50().await, ["100"]);
+    let to_string = c
+        .patch(
+            "/crm/v3/properties/contacts/seats",
+            json!({"type": "string", "fieldType": "text"}),
+        )
+        .await;
+    assert_eq!(to_string.status, 200, "{}", to_string.text);
+    assert_eq!(above_50().await, ["9"]);
+}

@@ -108,11 +108,18 @@ pub async fn update(
     let set = state.properties(p.account, &ot).await?;
     let current = set.get(&name).ok_or_else(|| property_not_found(&name))?;
     let def = apply_update(&set, current, input)?;
+    // A record's search key depends on its property's type (numbers compare as numbers, a
+    // multiple checkbox as its options), so a new type rekeys the stored values.
+    let rekey = def.property_type != current.property_type
+        || def.is_multi_select() != current.is_multi_select();
     state
         .store
         .put_property_definitions(p.account, &ot, vec![def.clone()])
         .await?;
     state.forget_properties(p.account, &ot);
+    if rekey {
+        state.reindex_records(p.account, &ot).await?;
+    }
     Ok(ok(Property::from(&def)))
 }
 

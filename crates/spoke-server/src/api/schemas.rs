@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::response::Response;
 use rand::Rng;
 use spoke_core::ids::{AccountId, ObjectId};
-use spoke_core::object_type::ObjectTypeDef;
 use spoke_core::property::PropertyDefinition;
 use spoke_core::schema::{
     is_valid_schema_name, AssociationDefinition, AssociationDefinitionEgg, Labels, ObjectSchema,
@@ -392,35 +391,11 @@ pub async fn update(
         .await?;
     state.forget_schemas(p.account);
     if searchable_changed {
-        reindex_text(&state, p.account, &ot).await?;
+        // So the next `query` matches by the new list (read-your-writes); HubSpot's own search
+        // catches up later, and how long its reindex takes is unconfirmed.
+        state.reindex_records(p.account, &ot).await?;
     }
     Ok(ok(ObjectSchema::new(&def, p.account, None, None, true)))
-}
-
-/// Records per writer transaction while reindexing (other writes interleave between them).
-const REINDEX_PAGE: usize = 1000;
-
-/// Rebuilds every record's searchable text after `searchableProperties` changed, before the
-/// PATCH answers, so the next `query` matches by the new list (read-your-writes; HubSpot's own
-/// search catches up later). It takes time proportional to the type's records: 2.2 s for
-/// 100,000 on the SQLite store on a 2-core machine. (How long HubSpot's own reindex takes is
-/// unconfirmed; its PATCH answers at once.)
-async fn reindex_text(
-    state: &AppState,
-    account: AccountId,
-    ot: &Arc<ObjectTypeDef>,
-) -> ApiResult<()> {
-    // The caches were just dropped, so this set is built with the new definition.
-    let set = state.properties(account, ot).await?;
-    let mut after = ObjectId(0);
-    while let Some(last) = state
-        .store
-        .reindex_objects(account, Arc::clone(&set), after, REINDEX_PAGE)
-        .await?
-    {
-        after = last;
-    }
-    Ok(())
 }
 
 /// DELETE /crm-object-schemas/v3/schemas/{objectType} → 204. Archives the type, refused while
