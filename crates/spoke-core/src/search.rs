@@ -198,13 +198,13 @@ pub fn search_key(def: &PropertyDefinition, stored: &str) -> Option<Key> {
     })
 }
 
-/// Search keys of a record's properties, as stored beside it.
-pub fn search_keys(
+/// Search keys of a record's properties (all of them, or any selection), as stored beside it.
+pub fn search_keys<'a>(
     set: &PropertySet,
-    properties: &BTreeMap<String, String>,
+    properties: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> BTreeMap<String, Value> {
     properties
-        .iter()
+        .into_iter()
         .filter_map(|(name, value)| {
             let def = set.get(name)?;
             if def.is_multi_select() {

@@ -334,13 +334,13 @@ fn update_one(
     {
         written[key_column(name)] = true;
     }
-    let in_written: BTreeMap<String, String> = record
-        .properties
-        .iter()
-        .filter(|(name, _)| written[key_column(name)])
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    let keys = key_columns(search_keys(set, &in_written))?;
+    let keys = key_columns(search_keys(
+        set,
+        record
+            .properties
+            .iter()
+            .filter(|(name, _)| written[key_column(name)]),
+    ))?;
     let json = serde_json::to_string(&record.properties)?;
     let millis = now.millis();
     let mut sql = String::from("UPDATE objects SET properties = ?1, updated_at = ?2, version = ?3");

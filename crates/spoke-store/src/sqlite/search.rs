@@ -3,7 +3,7 @@
 //! expression indexes this module creates, and by the `search_text` FTS5 table for `query`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value as SqlValue;
@@ -68,6 +68,30 @@ pub(crate) fn key_columns(
         }
     }
     Ok(out)
+}
+
+/// Sets every key column of one record (a rebuild: an update sets only the columns it changes).
+pub(crate) fn write_key_columns(
+    conn: &Connection,
+    id: i64,
+    keys: &[Option<String>; KEY_COLUMNS],
+) -> StoreResult<()> {
+    static SQL: OnceLock<String> = OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let set: Vec<String> = (0..KEY_COLUMNS)
+            .map(|c| format!("k{c} = jsonb(?{})", c + 1))
+            .collect();
+        format!(
+            "UPDATE objects SET {} WHERE id = ?{}",
+            set.join(", "),
+            KEY_COLUMNS + 1
+        )
+    });
+    let mut values: Vec<&dyn rusqlite::ToSql> =
+        keys.iter().map(|k| k as &dyn rusqlite::ToSql).collect();
+    values.push(&id);
+    conn.prepare_cached(sql)?.execute(values.as_slice())?;
+    Ok(())
 }
 
 /// `CREATE INDEX` for one property of one object type: keyed by account, then the property's
@@ -169,14 +193,6 @@ pub(crate) fn move_keys_to_key_columns(conn: &Connection) -> StoreResult<()> {
         conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
         indexes.push((object_type, property));
     }
-    let set_keys: Vec<String> = (0..KEY_COLUMNS)
-        .map(|c| format!("k{c} = jsonb(?{})", c + 1))
-        .collect();
-    let update = format!(
-        "UPDATE objects SET {} WHERE id = ?{}",
-        set_keys.join(", "),
-        KEY_COLUMNS + 1
-    );
     let mut after = 0i64;
     loop {
         let rows: Vec<(i64, String)> = {
@@ -190,11 +206,7 @@ pub(crate) fn move_keys_to_key_columns(conn: &Connection) -> StoreResult<()> {
             break;
         };
         for (id, json) in &rows {
-            let keys = key_columns(serde_json::from_str(json)?)?;
-            let mut values: Vec<&dyn rusqlite::ToSql> =
-                keys.iter().map(|k| k as &dyn rusqlite::ToSql).collect();
-            values.push(id);
-            conn.prepare_cached(&update)?.execute(values.as_slice())?;
+            write_key_columns(conn, *id, &key_columns(serde_json::from_str(json)?)?)?;
         }
         after = last;
     }

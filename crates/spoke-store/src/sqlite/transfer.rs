@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, ToSql};
+use rusqlite::{params, params_from_iter};
 use serde_json::Value;
 use spoke_core::ids::{AccountId, ObjectId};
 use spoke_core::search::search_keys;
 use spoke_core::value::PropertySet;
 
-use super::search::{ensure_builtin_indexes, index_ddl, key_columns, record_text, KEY_COLUMNS};
+use super::search::{
+    ensure_builtin_indexes, index_ddl, key_columns, record_text, write_key_columns,
+};
 use super::SqliteStore;
 use crate::common::is_indexed;
 use crate::transfer::{page_sql, Row, Table, OBJECTS};
@@ -141,20 +143,9 @@ impl SqliteStore {
                     )?;
                     rows.collect::<Result<_, _>>()?
                 };
-                let set_keys: Vec<String> = (0..KEY_COLUMNS)
-                    .map(|c| format!("k{c} = jsonb(?{})", c + 1))
-                    .collect();
-                let update = format!(
-                    "UPDATE objects SET {} WHERE id = ?{}",
-                    set_keys.join(", "),
-                    KEY_COLUMNS + 1
-                );
                 for (id, json, archived) in &rows {
                     let properties = serde_json::from_str(json)?;
-                    let keys = key_columns(search_keys(&set, &properties))?;
-                    let mut values: Vec<&dyn ToSql> = keys.iter().map(|k| k as &dyn ToSql).collect();
-                    values.push(id);
-                    ctx.conn.prepare_cached(&update)?.execute(values.as_slice())?;
+                    write_key_columns(&ctx.conn, *id, &key_columns(search_keys(&set, &properties))?)?;
                     let text = archived
                         .is_none()
                         .then(|| record_text(account, &set, &properties))
