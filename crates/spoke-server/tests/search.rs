@@ -478,12 +478,7 @@ async fn updates_keep_every_property_searchable() {
                 "sorts": ["email"]}),
             )
             .await;
-            body["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
+            ids(&body)
         }
     };
     let patched = c
