@@ -87,6 +87,9 @@ enum Command {
         /// Let search page past HubSpot's 10,000-result cap.
         #[arg(long, env = "SPOKE_UNLIMITED_SEARCH")]
         unlimited_search: bool,
+        /// Memory for the SQLite store's cache of live records, in MiB (0 turns it off).
+        #[arg(long, env = "SPOKE_RECORD_CACHE_MIB", default_value_t = 512)]
+        record_cache_mib: usize,
     },
     /// Manage accounts.
     Accounts {
@@ -249,6 +252,7 @@ async fn run(command: Command) -> Result<(), String> {
             token,
             durability,
             unlimited_search,
+            record_cache_mib,
         } => {
             let durability = match durability {
                 DurabilityArg::Process => Durability::Process,
@@ -256,7 +260,9 @@ async fn run(command: Command) -> Result<(), String> {
             };
             serve::run(ServeConfig {
                 listen,
-                store: store.location(durability)?,
+                store: store
+                    .location(durability)?
+                    .with_record_cache_mib(record_cache_mib),
                 token,
                 unlimited_search,
             })

@@ -28,6 +28,8 @@ pub enum StoreLocation {
     Sqlite {
         data_dir: PathBuf,
         durability: Durability,
+        /// Bytes of the store's record cache (0: none).
+        record_cache_bytes: usize,
     },
     Postgres(PostgresOptions),
 }
@@ -46,6 +48,7 @@ impl StoreLocation {
             return Ok(StoreLocation::Sqlite {
                 data_dir,
                 durability,
+                record_cache_bytes: spoke_store::sqlite::DEFAULT_RECORD_CACHE_BYTES,
             });
         };
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
@@ -62,12 +65,24 @@ impl StoreLocation {
             "sqlite" => Ok(StoreLocation::Sqlite {
                 data_dir: PathBuf::from(url["sqlite:".len()..].trim_start_matches("//")),
                 durability,
+                record_cache_bytes: spoke_store::sqlite::DEFAULT_RECORD_CACHE_BYTES,
             }),
             other => Err(format!(
                 "unsupported --database-url scheme {other:?}: use postgres://user:password@host:port/database \
                  (or leave it out for the embedded SQLite store in --data-dir)"
             )),
         }
+    }
+
+    /// The SQLite store's record cache, in MiB (no effect on PostgreSQL).
+    pub fn with_record_cache_mib(mut self, mib: usize) -> StoreLocation {
+        if let StoreLocation::Sqlite {
+            record_cache_bytes, ..
+        } = &mut self
+        {
+            *record_cache_bytes = mib << 20;
+        }
+        self
     }
 
     /// For messages: the data directory or PostgreSQL's host and database (never a password).
@@ -83,7 +98,12 @@ impl StoreLocation {
             StoreLocation::Sqlite {
                 data_dir,
                 durability,
-            } => Ok(open_store(data_dir, *durability)?),
+                record_cache_bytes,
+            } => Ok(open_store_with_cache(
+                data_dir,
+                *durability,
+                *record_cache_bytes,
+            )?),
             StoreLocation::Postgres(options) => {
                 let store = PostgresStore::connect(options)
                     .await
@@ -104,13 +124,26 @@ impl StoreLocation {
 
 /// Opens the SQLite store under `data_dir`, creating the directory.
 pub fn open_store(data_dir: &Path, durability: Durability) -> Result<Arc<SqliteStore>, String> {
+    open_store_with_cache(
+        data_dir,
+        durability,
+        spoke_store::sqlite::DEFAULT_RECORD_CACHE_BYTES,
+    )
+}
+
+/// [`open_store`] with a record cache of `record_cache_bytes`.
+pub fn open_store_with_cache(
+    data_dir: &Path,
+    durability: Durability,
+    record_cache_bytes: usize,
+) -> Result<Arc<SqliteStore>, String> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {}: {e}",
             data_dir.display()
         )
     })?;
-    SqliteStore::open(&data_dir.join(STORE_FILE), durability)
+    SqliteStore::open_with_cache(&data_dir.join(STORE_FILE), durability, record_cache_bytes)
         .map(Arc::new)
         .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))
 }

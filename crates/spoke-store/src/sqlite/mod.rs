@@ -9,6 +9,7 @@ mod page_cache;
 mod pipelines;
 mod properties;
 mod read_pool;
+mod record_cache;
 mod schemas;
 mod search;
 mod sort_walk;
@@ -26,6 +27,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::migrations;
 use crate::{StoreError, StoreResult};
 use read_pool::ReadPool;
+use record_cache::RecordCache;
+pub use record_cache::DEFAULT_BUDGET_BYTES as DEFAULT_RECORD_CACHE_BYTES;
 use writer::{WriteCtx, Writer};
 
 /// How far an acknowledged write is guaranteed to survive.
@@ -42,13 +45,25 @@ pub enum Durability {
 pub struct SqliteStore {
     path: PathBuf,
     reads: ReadPool,
+    /// Live records for reads by id, kept by the writer (record_cache.rs).
+    cache: Arc<RecordCache>,
     writer: Writer,
     _checkpointer: checkpoint::Checkpointer,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store file and applies pending migrations.
+    /// Opens (creating if needed) the store file and applies pending migrations, with a record
+    /// cache of the default size.
     pub fn open(path: &Path, durability: Durability) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with_cache(path, durability, DEFAULT_RECORD_CACHE_BYTES)
+    }
+
+    /// [`SqliteStore::open`] with a record cache of at most about `cache_bytes` (0: none).
+    pub fn open_with_cache(
+        path: &Path,
+        durability: Durability,
+        cache_bytes: usize,
+    ) -> StoreResult<SqliteStore> {
         // The writer writes its WAL frames through wal_vfs (one write per commit); readers and
         // the checkpointer write no frames and use SQLite's default VFS.
         let conn = if setup() {
@@ -76,16 +91,20 @@ impl SqliteStore {
                 r.get(0)
             })?;
         let gate = Arc::new(checkpoint::WriterGate::default());
+        let cache = Arc::new(RecordCache::new(cache_bytes));
         let writer = Writer::start(WriteCtx {
             conn,
             next_object_id,
             indexed_types: Default::default(),
             text: text::PendingText::new(),
             gate: gate.clone(),
+            cache: cache.clone(),
+            cache_changes: Vec::new(),
         });
         Ok(SqliteStore {
             path: path.to_path_buf(),
             reads: ReadPool::new(path.to_path_buf()),
+            cache,
             writer,
             _checkpointer: checkpoint::Checkpointer::start(path.to_path_buf(), gate),
         })

@@ -12,6 +12,7 @@ use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
+use super::record_cache::{CacheChange, CachedRecord, RecordCache};
 use super::search::{
     ensure_builtin_indexes, key_column, key_columns, key_value, record_text, unique_lookup_sql,
     KEY_COLUMNS,
@@ -266,6 +267,15 @@ fn create_one(
     ctx.conn
         .prepare_cached(insert_sql())?
         .execute(values.as_slice())?;
+    let cached = CachedRecord {
+        account,
+        object_type: ctx.cache.object_type(ot),
+        properties: json.into_boxed_str(),
+        created_at: now,
+        updated_at: now,
+    };
+    ctx.cache_changes
+        .push(CacheChange::Put(id, std::sync::Arc::new(cached)));
     // No history rows: every value set here has the implicit creation entry.
     Ok(ObjectRecord {
         id,
@@ -352,6 +362,15 @@ fn update_one(
     values.push(&id.0);
     sql.push_str(&format!(" WHERE id = ?{}", values.len()));
     ctx.conn.prepare_cached(&sql)?.execute(values.as_slice())?;
+    let cached = CachedRecord {
+        account,
+        object_type: ctx.cache.object_type(ot),
+        properties: json.into_boxed_str(),
+        created_at: record.created_at,
+        updated_at: now,
+    };
+    ctx.cache_changes
+        .push(CacheChange::Put(id, std::sync::Arc::new(cached)));
     let lastmod = now.to_iso();
     let mut history: Vec<(&str, &str)> = changed
         .iter()
@@ -372,10 +391,15 @@ fn in_input_savepoint<T>(
     f: impl FnOnce(&mut WriteCtx) -> StoreResult<T>,
 ) -> StoreResult<StoreResult<T>> {
     ctx.conn.execute_batch("SAVEPOINT input")?;
+    let changes = ctx.cache_changes.len();
     let result = f(ctx);
     match &result {
         Ok(_) => ctx.conn.execute_batch("RELEASE input")?,
-        Err(_) => ctx.conn.execute_batch("ROLLBACK TO input; RELEASE input")?,
+        Err(_) => {
+            ctx.conn.execute_batch("ROLLBACK TO input; RELEASE input")?;
+            // What the input did is undone, in the cache too.
+            ctx.cache_changes.truncate(changes);
+        }
     }
     Ok(result)
 }
@@ -438,26 +462,95 @@ pub(crate) fn to_record(row: RecordColumns) -> StoreResult<ObjectRecord> {
     })
 }
 
-/// Reads the records of `ids`, in that order (one that went away since is left out).
+/// Reads the live records of `ids` of one type, in that order (one that went away since is
+/// left out): from the record cache, else from SQLite (and then into the cache).
 pub(crate) fn records_by_id(
     conn: &Connection,
+    cache: &RecordCache,
     account: AccountId,
+    object_type: &str,
     ids: &[i64],
 ) -> StoreResult<Vec<ObjectRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, properties, created_at, updated_at, archived_at FROM objects
-         WHERE id = ?1 AND account_id = ?2 AND archived_at IS NULL",
-    )?;
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(row) = stmt
-            .query_row(params![id, account.0], record_from_row)
-            .optional()?
-        {
-            out.push(to_record(row)?);
+    for &id in ids {
+        let id = ObjectId(id);
+        if let Some(cached) = cache.get(account, object_type, id) {
+            out.push(cached.to_record(id)?);
+        } else if let Some(record) = read_live_filling(conn, cache, account, object_type, id)? {
+            out.push(record);
         }
     }
     Ok(out)
+}
+
+/// A live record read from SQLite, which then goes into the record cache (unless a commit
+/// overtook the read, see record_cache.rs).
+fn read_live_filling(
+    conn: &Connection,
+    cache: &RecordCache,
+    account: AccountId,
+    object_type: &str,
+    id: ObjectId,
+) -> StoreResult<Option<ObjectRecord>> {
+    let start = cache.read_start();
+    let mut stmt = conn.prepare_cached(
+        "SELECT properties, created_at, updated_at FROM objects
+         WHERE id = ?1 AND account_id = ?2 AND object_type = ?3 AND archived_at IS NULL",
+    )?;
+    let row = stmt
+        .query_row(params![id.0, account.0, object_type], |r| {
+            let text = r.get_ref(0)?.as_str()?;
+            Ok((
+                parse_properties(text),
+                Box::<str>::from(text),
+                Timestamp(r.get(1)?),
+                Timestamp(r.get(2)?),
+            ))
+        })
+        .optional()?;
+    let Some((properties, text, created_at, updated_at)) = row else {
+        return Ok(None);
+    };
+    cache.fill(
+        start,
+        id,
+        CachedRecord {
+            account,
+            object_type: cache.object_type(object_type),
+            properties: text,
+            created_at,
+            updated_at,
+        },
+    );
+    Ok(Some(ObjectRecord {
+        id,
+        properties: properties?,
+        created_at,
+        updated_at,
+        archived_at: None,
+    }))
+}
+
+/// One record by id: a live one from the record cache or, filling it, from SQLite; an
+/// archived one (when `archived`) from SQLite.
+fn record_by_id(
+    conn: &Connection,
+    cache: &RecordCache,
+    account: AccountId,
+    object_type: &str,
+    id: ObjectId,
+    archived: bool,
+) -> StoreResult<Option<ObjectRecord>> {
+    if let Some(cached) = cache.get(account, object_type, id) {
+        return Ok(Some(cached.to_record(id)?));
+    }
+    if let Some(record) = read_live_filling(conn, cache, account, object_type, id)? {
+        return Ok(Some(record));
+    }
+    if !archived {
+        return Ok(None);
+    }
+    Ok(read_row(conn, account, object_type, id)?.map(|row| row.record))
 }
 
 impl SqliteStore {
@@ -557,10 +650,8 @@ impl SqliteStore {
                 if out.iter().any(|r| r.id == id) {
                     continue;
                 }
-                if let Some(row) = read_row(conn, account, ot, id)? {
-                    if archived || !row.record.archived() {
-                        out.push(row.record);
-                    }
+                if let Some(record) = record_by_id(conn, &self.cache, account, ot, id, archived)? {
+                    out.push(record);
                 }
             }
             Ok(out)
@@ -607,11 +698,11 @@ impl SqliteStore {
         archived: bool,
     ) -> StoreResult<Option<ObjectRecord>> {
         let ot = object_type.object_type_id.0.as_str();
-        self.reads.with(|conn| {
-            Ok(read_row(conn, account, ot, id)?
-                .map(|row| row.record)
-                .filter(|r| archived || !r.archived()))
-        })
+        if let Some(cached) = self.cache.get(account, ot, id) {
+            return Ok(Some(cached.to_record(id)?));
+        }
+        self.reads
+            .with(|conn| record_by_id(conn, &self.cache, account, ot, id, archived))
     }
 
     pub(crate) async fn find_by_unique_value_impl(
@@ -714,6 +805,8 @@ impl SqliteStore {
                             "UPDATE objects SET archived_at = NULL, version = ?1 WHERE id = ?2",
                         )?
                         .execute(params![row.version + 1, id.0])?;
+                    // Readers cache it on their next read.
+                    ctx.cache_changes.push(CacheChange::Remove(id));
                     write_text(
                         ctx,
                         account,
@@ -755,11 +848,59 @@ impl SqliteStore {
                         )?
                         .execute(params![now.millis(), version + 1, id.0])?;
                     ctx.text.remove(id.0);
+                    ctx.cache_changes.push(CacheChange::Remove(id));
                     // Archived records leave the search indexes, so their unique values can be
                     // used again (HubSpot's behaviour here is unconfirmed).
                 }
                 Ok(())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Durability, Store};
+
+    /// What a failed input of a per-input batch put in the cache is undone with its writes,
+    /// even when it failed after its record was written (an association, say).
+    #[tokio::test]
+    async fn a_failed_input_leaves_nothing_in_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
+        let ot = spoke_core::object_type::Registry::standard()
+            .resolve("contacts")
+            .unwrap();
+        let set = Arc::new(PropertySet::new(ot, vec![], vec![]));
+        let writes = set
+            .validate(&[("email".into(), "gone@example.com".into())], true)
+            .unwrap();
+        let job_set = set.clone();
+        let outcome = store
+            .writer
+            .run(move |ctx| {
+                in_input_savepoint(ctx, |ctx| {
+                    let record = create_one(
+                        ctx,
+                        AccountId(1),
+                        &job_set,
+                        &writes,
+                        &WriteSource::api(None),
+                    )?;
+                    Err::<ObjectRecord, _>(StoreError::Internal(format!("after {}", record.id)))
+                })
+            })
+            .await
+            .unwrap();
+        let Err(StoreError::Internal(message)) = outcome else {
+            panic!("the input did not fail: {outcome:?}");
+        };
+        let id = ObjectId(message.trim_start_matches("after ").parse().unwrap());
+        let read = store
+            .get_object(AccountId(1), &set.object_type, id, true)
+            .await
+            .unwrap();
+        assert!(read.is_none(), "{read:?}");
     }
 }

@@ -132,6 +132,9 @@ impl SqliteStore {
                     "DELETE FROM pipelines WHERE account_id = ?1 AND object_type = ?2",
                     params![account.0, ot],
                 )?;
+                // The type's records stay, unreachable; none stays cached.
+                ctx.cache_changes
+                    .push(super::record_cache::CacheChange::Clear);
                 Ok(())
             })
             .await

@@ -20,6 +20,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpoint::WriterGate;
+use super::record_cache::{CacheChange, RecordCache};
 use super::text::PendingText;
 use super::text_merge;
 use crate::{StoreError, StoreResult};
@@ -35,6 +36,10 @@ pub struct WriteCtx {
     pub text: PendingText,
     /// Where the writer pauses, between transactions, while the WAL restarts (checkpoint.rs).
     pub gate: Arc<WriterGate>,
+    /// The readers' record cache, and what the open transaction does to it: applied after
+    /// COMMIT, dropped at ROLLBACK (record_cache.rs).
+    pub cache: Arc<RecordCache>,
+    pub cache_changes: Vec<CacheChange>,
 }
 
 /// A queued write: `run` may be called more than once (each time in a fresh transaction after
@@ -146,15 +151,19 @@ fn begin(conn: &Connection) -> StoreResult<()> {
         .map_err(StoreError::from)
 }
 
-/// Writes the held-back full-text changes and commits.
+/// Writes the held-back full-text changes and commits; then the committed records go to the
+/// record cache, before any job of the transaction is answered.
 fn commit(ctx: &mut WriteCtx) -> StoreResult<()> {
     let result = ctx
         .text
         .apply(&ctx.conn)
         .and_then(|_| ctx.conn.execute_batch("COMMIT").map_err(StoreError::from));
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "commit failed");
-        rollback(ctx);
+    match &result {
+        Ok(()) => ctx.cache.apply(std::mem::take(&mut ctx.cache_changes)),
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed");
+            rollback(ctx);
+        }
     }
     result
 }
@@ -165,6 +174,7 @@ fn rollback(ctx: &mut WriteCtx) {
     let _ = ctx.conn.execute_batch("ROLLBACK");
     ctx.indexed_types.clear();
     ctx.text.clear();
+    ctx.cache_changes.clear();
 }
 
 /// How long the writer waits without a job before it merges the full-text index.
