@@ -12,7 +12,7 @@ use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
-use super::record_cache::{CacheChange, CachedRecord, RecordCache};
+use super::record_cache::{CacheChange, RecordCache};
 use super::search::{
     ensure_builtin_indexes, key_column, key_columns, key_value, record_text, unique_lookup_sql,
     KEY_COLUMNS,
@@ -267,15 +267,9 @@ fn create_one(
     ctx.conn
         .prepare_cached(insert_sql())?
         .execute(values.as_slice())?;
-    let cached = CachedRecord {
-        account,
-        object_type: ctx.cache.object_type(ot),
-        properties: json.into_boxed_str(),
-        created_at: now,
-        updated_at: now,
-    };
-    ctx.cache_changes
-        .push(CacheChange::Put(id, std::sync::Arc::new(cached)));
+    if let Some(cached) = ctx.cache.encode(account, ot, &properties, now, now) {
+        ctx.cache_changes.push(CacheChange::Put(id, cached));
+    }
     // No history rows: every value set here has the implicit creation entry.
     Ok(ObjectRecord {
         id,
@@ -362,15 +356,12 @@ fn update_one(
     values.push(&id.0);
     sql.push_str(&format!(" WHERE id = ?{}", values.len()));
     ctx.conn.prepare_cached(&sql)?.execute(values.as_slice())?;
-    let cached = CachedRecord {
-        account,
-        object_type: ctx.cache.object_type(ot),
-        properties: json.into_boxed_str(),
-        created_at: record.created_at,
-        updated_at: now,
-    };
-    ctx.cache_changes
-        .push(CacheChange::Put(id, std::sync::Arc::new(cached)));
+    if let Some(cached) = ctx
+        .cache
+        .encode(account, ot, &record.properties, record.created_at, now)
+    {
+        ctx.cache_changes.push(CacheChange::Put(id, cached));
+    }
     let lastmod = now.to_iso();
     let mut history: Vec<(&str, &str)> = changed
         .iter()
@@ -475,7 +466,7 @@ pub(crate) fn records_by_id(
     for &id in ids {
         let id = ObjectId(id);
         if let Some(cached) = cache.get(account, object_type, id) {
-            out.push(cached.to_record(id)?);
+            out.push(cached?);
         } else if let Some(record) = read_live_filling(conn, cache, account, object_type, id)? {
             out.push(record);
         }
@@ -499,32 +490,23 @@ fn read_live_filling(
     )?;
     let row = stmt
         .query_row(params![id.0, account.0, object_type], |r| {
-            let text = r.get_ref(0)?.as_str()?;
             Ok((
-                parse_properties(text),
-                Box::<str>::from(text),
+                // Parsed straight from SQLite's buffer, without a copy into a String.
+                parse_properties(r.get_ref(0)?.as_str()?),
                 Timestamp(r.get(1)?),
                 Timestamp(r.get(2)?),
             ))
         })
         .optional()?;
-    let Some((properties, text, created_at, updated_at)) = row else {
+    let Some((properties, created_at, updated_at)) = row else {
         return Ok(None);
     };
-    cache.fill(
-        start,
-        id,
-        CachedRecord {
-            account,
-            object_type: cache.object_type(object_type),
-            properties: text,
-            created_at,
-            updated_at,
-        },
-    );
+    let properties = properties?;
+    let encoded = cache.encode(account, object_type, &properties, created_at, updated_at);
+    cache.fill(start, id, encoded);
     Ok(Some(ObjectRecord {
         id,
-        properties: properties?,
+        properties,
         created_at,
         updated_at,
         archived_at: None,
@@ -542,7 +524,7 @@ fn record_by_id(
     archived: bool,
 ) -> StoreResult<Option<ObjectRecord>> {
     if let Some(cached) = cache.get(account, object_type, id) {
-        return Ok(Some(cached.to_record(id)?));
+        return Ok(Some(cached?));
     }
     if let Some(record) = read_live_filling(conn, cache, account, object_type, id)? {
         return Ok(Some(record));
@@ -699,7 +681,7 @@ impl SqliteStore {
     ) -> StoreResult<Option<ObjectRecord>> {
         let ot = object_type.object_type_id.0.as_str();
         if let Some(cached) = self.cache.get(account, ot, id) {
-            return Ok(Some(cached.to_record(id)?));
+            return Ok(Some(cached?));
         }
         self.reads
             .with(|conn| record_by_id(conn, &self.cache, account, ot, id, archived))
