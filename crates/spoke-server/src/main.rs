@@ -88,7 +88,8 @@ enum Command {
         #[arg(long, env = "SPOKE_UNLIMITED_SEARCH")]
         unlimited_search: bool,
         /// Memory for the SQLite store's cache of live records, in MiB (0 turns it off).
-        #[arg(long, env = "SPOKE_RECORD_CACHE_MIB", default_value_t = 512)]
+        #[arg(long, env = "SPOKE_RECORD_CACHE_MIB",
+              default_value_t = spoke_store::sqlite::DEFAULT_RECORD_CACHE_BYTES >> 20)]
         record_cache_mib: usize,
     },
     /// Manage accounts.

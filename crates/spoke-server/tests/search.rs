@@ -431,6 +431,83 @@ async fn sorted_pages_of_many_matches() {
     assert_eq!(ids(&page), want);
 }
 
+/// A filtered search sorted by a number keeps following every write after its first run (the
+/// SQLite store then keeps that sort's keys in memory): updates, cleared values, new records and
+/// archived ones reorder the very next page.
+#[tokio::test]
+async fn sorted_pages_follow_writes_after_the_first_search() {
+    let s = Server::start();
+    let c = s.client();
+    let g = "contactinformation";
+    c.define(
+        "contacts",
+        json!({"name":"follow_n","label":"n","type":"number","fieldType":"number","groupName":g}),
+    )
+    .await;
+    let tag = format!("f{}", &common::uuid_like().replace('-', "")[..10]);
+    // follow_n = 10, 20, …, 400.
+    let inputs: Vec<Value> = (1..=40)
+        .map(|i| json!({"properties": {"follow_n": (i * 10).to_string(), "lastname": tag}}))
+        .collect();
+    let created = c.create_contacts(inputs).await;
+    let mut id_of: Vec<String> = created["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    id_of.sort_by_key(|id| id.parse::<i64>().unwrap());
+    let top = |c: &Client, limit: usize| {
+        let body = json!({
+            "filterGroups": [{"filters": [{"propertyName": "lastname", "operator": "EQ", "value": tag}]}],
+            "sorts": [{"propertyName": "follow_n", "direction": "DESCENDING"}],
+            "limit": limit,
+        });
+        let c = c.clone();
+        async move { search(&c, body).await }
+    };
+    let page = top(&c, 3).await;
+    assert_eq!(page["total"], 40);
+    assert_eq!(
+        ids(&page),
+        [id_of[39].clone(), id_of[38].clone(), id_of[37].clone()]
+    );
+    // The lowest goes to the top; the top loses its value (last, after every keyed record).
+    let r = c
+        .patch(
+            &format!("/crm/v3/objects/contacts/{}", id_of[0]),
+            json!({"properties": {"follow_n": "1000"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = c
+        .patch(
+            &format!("/crm/v3/objects/contacts/{}", id_of[39]),
+            json!({"properties": {"follow_n": ""}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = top(&c, 3).await;
+    assert_eq!(
+        ids(&page),
+        [id_of[0].clone(), id_of[38].clone(), id_of[37].clone()]
+    );
+    let all = top(&c, 40).await;
+    assert_eq!(ids(&all).last(), Some(&id_of[39]));
+    // A new record, and an archived one.
+    let fresh = c
+        .create_contact(json!({"follow_n": "500", "lastname": tag}))
+        .await;
+    c.delete(&format!("/crm/v3/objects/contacts/{}", id_of[0]))
+        .await;
+    let page = top(&c, 3).await;
+    assert_eq!(page["total"], 40);
+    assert_eq!(
+        ids(&page),
+        [fresh.clone(), id_of[38].clone(), id_of[37].clone()]
+    );
+}
+
 /// Updates rewrite only the search keys of what they change (the SQLite store keeps them in
 /// several columns): after PATCHes that change, clear and set properties, every property is
 /// found by its new value and by no old one, whether indexed (email, a custom number) or not.

@@ -12,6 +12,7 @@ mod read_pool;
 mod record_cache;
 mod schemas;
 mod search;
+mod sort_keys;
 mod sort_walk;
 mod text;
 mod text_merge;
@@ -47,6 +48,8 @@ pub struct SqliteStore {
     reads: ReadPool,
     /// Live records for reads by id, kept by the writer (record_cache.rs).
     cache: Arc<RecordCache>,
+    /// Numeric sort keys for sorted searches, kept by the writer (sort_keys.rs).
+    sort_keys: Arc<sort_keys::SortKeys>,
     writer: Writer,
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -92,6 +95,7 @@ impl SqliteStore {
             })?;
         let gate = Arc::new(checkpoint::WriterGate::default());
         let cache = Arc::new(RecordCache::new(cache_bytes));
+        let sort_keys = Arc::new(sort_keys::SortKeys::default());
         let writer = Writer::start(WriteCtx {
             conn,
             next_object_id,
@@ -100,11 +104,15 @@ impl SqliteStore {
             gate: gate.clone(),
             cache: cache.clone(),
             cache_changes: Vec::new(),
+            sort_keys: sort_keys.clone(),
+            sort_key_changes: Vec::new(),
+            sort_key_forgets: Vec::new(),
         });
         Ok(SqliteStore {
             path: path.to_path_buf(),
             reads: ReadPool::new(path.to_path_buf()),
             cache,
+            sort_keys,
             writer,
             _checkpointer: checkpoint::Checkpointer::start(path.to_path_buf(), gate),
         })

@@ -270,6 +270,8 @@ fn create_one(
     if let Some(cached) = ctx.cache.encode(account, ot, &properties, now, now) {
         ctx.cache_changes.push(CacheChange::Put(id, cached));
     }
+    ctx.sort_keys
+        .changes(account, set, id.0, &properties, &mut ctx.sort_key_changes);
     // No history rows: every value set here has the implicit creation entry.
     Ok(ObjectRecord {
         id,
@@ -362,6 +364,13 @@ fn update_one(
     {
         ctx.cache_changes.push(CacheChange::Put(id, cached));
     }
+    ctx.sort_keys.changes(
+        account,
+        set,
+        id.0,
+        &record.properties,
+        &mut ctx.sort_key_changes,
+    );
     let lastmod = now.to_iso();
     let mut history: Vec<(&str, &str)> = changed
         .iter()
@@ -382,14 +391,15 @@ fn in_input_savepoint<T>(
     f: impl FnOnce(&mut WriteCtx) -> StoreResult<T>,
 ) -> StoreResult<StoreResult<T>> {
     ctx.conn.execute_batch("SAVEPOINT input")?;
-    let changes = ctx.cache_changes.len();
+    let changes = (ctx.cache_changes.len(), ctx.sort_key_changes.len());
     let result = f(ctx);
     match &result {
         Ok(_) => ctx.conn.execute_batch("RELEASE input")?,
         Err(_) => {
             ctx.conn.execute_batch("ROLLBACK TO input; RELEASE input")?;
             // What the input did is undone, in the cache too.
-            ctx.cache_changes.truncate(changes);
+            ctx.cache_changes.truncate(changes.0);
+            ctx.sort_key_changes.truncate(changes.1);
         }
     }
     Ok(result)

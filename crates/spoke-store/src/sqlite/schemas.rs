@@ -135,6 +135,7 @@ impl SqliteStore {
                 // The type's records stay, unreachable; none stays cached.
                 ctx.cache_changes
                     .push(super::record_cache::CacheChange::Clear);
+                ctx.sort_key_forgets.push(None);
                 Ok(())
             })
             .await

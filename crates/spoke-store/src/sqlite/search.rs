@@ -18,6 +18,7 @@ use spoke_core::value::PropertySet;
 
 use super::objects::records_by_id;
 use super::record_cache::RecordCache;
+use super::sort_keys::{is_numeric, Column};
 use super::sort_walk;
 use super::writer::WriteCtx;
 use super::SqliteStore;
@@ -471,7 +472,19 @@ impl SqliteStore {
             return self.text_search(account, &ot, &q);
         }
         let (filter, params) = where_sql(account, &ot, &q);
+        let column = self.sort_key_column(account, &set, &ot, &q).await;
         self.reads.with(|conn| {
+            if let (Some(column), Some(sort)) = (&column, &q.sort) {
+                // In any order: the column orders them (sorting 10,000 ids was 14% of a range
+                // search).
+                let matches = sort_walk::unordered_matching_ids(conn, &filter, &params)?;
+                let total = matches.len();
+                if total > q.offset + q.limit {
+                    if let Some(ids) = column.page(&matches, sort.direction, q.offset, q.limit) {
+                        return Ok((total, records_by_id(conn, &self.cache, account, &ot, &ids)?));
+                    }
+                }
+            }
             if let Some(walk) = sort_walk::walk_sql(conn, account, &ot, &q)? {
                 // One snapshot for the matches, the walk and the page.
                 let tx = rusqlite::Transaction::new_unchecked(
@@ -505,6 +518,64 @@ impl SqliteStore {
                 };
             Ok((total, out))
         })
+    }
+
+    /// The in-memory sort key column of this search's sort (sort_keys.rs), built when new: for
+    /// a filtered search sorted by a number, date or datetime other than what it filters on,
+    /// the searches the sort walk serves. `None` for other searches, and while the column is
+    /// built by another search or cannot be used (then the walk serves).
+    async fn sort_key_column(
+        &self,
+        account: AccountId,
+        set: &PropertySet,
+        ot: &str,
+        q: &SearchQuery,
+    ) -> Option<Arc<Column>> {
+        let sort = q.sort.as_ref()?;
+        let Field::Key(name) = &sort.field else {
+            return None;
+        };
+        if (q.groups.is_empty() && q.query_tokens.is_empty())
+            || q.groups.iter().flatten().any(|c| c.field == sort.field)
+            || !is_numeric(set, name)
+        {
+            return None;
+        }
+        if let Ok(ready) = self.sort_keys.column(account, ot, name) {
+            return ready;
+        }
+        // Only a property with a search index gets a column (it is built from the index).
+        let indexed = self
+            .reads
+            .with(|conn| sort_walk::has_key_index(conn, ot, name));
+        if !matches!(indexed, Ok(true)) {
+            return None;
+        }
+        let column = self.sort_keys.register(account, ot, name)?;
+        // From here every write is logged for the column; the writer's current transaction
+        // ends first (its writes then are in what the build reads).
+        let built = match self.writer.run(|_| Ok(())).await {
+            Ok(()) => self
+                .reads
+                .with(|conn| sort_walk::indexed_keys(conn, account, ot, name)),
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(Some(keys)) => {
+                column.build(keys);
+                Some(column)
+            }
+            Ok(None) => {
+                // The index went away meanwhile: the next search tries again.
+                self.sort_keys.forget(Some((account, ot)));
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, property = %name, "cannot build a sort key column");
+                column.abandon();
+                None
+            }
+        }
     }
 
     /// `query` alone, in creation order: counted and paged in the full-text index, which holds

@@ -19,7 +19,7 @@
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::AccountId;
-use spoke_core::search::{Direction, Field, SearchQuery};
+use spoke_core::search::{Direction, Field, Key, SearchQuery};
 
 use super::search::{index_name, key_expr};
 use crate::StoreResult;
@@ -68,17 +68,9 @@ pub(crate) fn walk_sql(
              WHERE account_id = {a} AND object_type = '{object_type}' ORDER BY updated_at {dir}"
         ),
         Field::Key(name) => {
-            let Some(index) = index_name(object_type, name) else {
+            let Some(index) = key_index(conn, object_type, name)? else {
                 return Ok(None);
             };
-            let exists = conn
-                .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1")?
-                .query_row([&index], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !exists {
-                return Ok(None);
-            }
             let key = key_expr(name);
             // Records without a value are not walked: they sort last in both directions, in
             // id order, and are taken from the matches themselves.
@@ -93,6 +85,54 @@ pub(crate) fn walk_sql(
     Ok(Some(sql))
 }
 
+/// The name of a property's search index, when it exists.
+fn key_index(conn: &Connection, object_type: &str, name: &str) -> StoreResult<Option<String>> {
+    let Some(index) = index_name(object_type, name) else {
+        return Ok(None);
+    };
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1")?
+        .query_row([&index], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(exists.then_some(index))
+}
+
+/// Whether a property has a search index.
+pub(crate) fn has_key_index(conn: &Connection, object_type: &str, name: &str) -> StoreResult<bool> {
+    Ok(key_index(conn, object_type, name)?.is_some())
+}
+
+/// `(id, key)` of every live record of the type with a value of `name`, from its index alone
+/// (the build of an in-memory sort key column, sort_keys.rs); `None` when it has no index.
+pub(crate) fn indexed_keys(
+    conn: &Connection,
+    account: AccountId,
+    object_type: &str,
+    name: &str,
+) -> StoreResult<Option<Vec<(i64, Key)>>> {
+    let Some(index) = key_index(conn, object_type, name)? else {
+        return Ok(None);
+    };
+    let key = key_expr(name);
+    let sql = format!(
+        "SELECT id, {key} FROM objects INDEXED BY \"{index}\" \
+         WHERE account_id = {} AND object_type = '{object_type}' \
+         AND archived_at IS NULL AND {key} IS NOT NULL",
+        account.0
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], |r| {
+        let key = match r.get_ref(1)? {
+            ValueRef::Integer(n) => Key::Num(n as f64),
+            ValueRef::Real(n) => Key::Num(n),
+            other => Key::Text(String::from_utf8_lossy(other.as_bytes().unwrap_or(b"")).into()),
+        };
+        Ok((r.get::<_, i64>(0)?, key))
+    })?;
+    Ok(Some(rows.collect::<Result<_, _>>()?))
+}
+
 /// The ids of every match of `filter` (a `WHERE` clause), ascending.
 pub(crate) fn matching_ids(
     conn: &Connection,
@@ -100,11 +140,20 @@ pub(crate) fn matching_ids(
     params: &[SqlValue],
 ) -> StoreResult<Vec<i64>> {
     // Sorted here: SQLite's sorter took 30% of a range search's CPU for it.
-    let mut stmt = conn.prepare_cached(&format!("SELECT id FROM objects {filter}"))?;
-    let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
-    let mut ids = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut ids = unordered_matching_ids(conn, filter, params)?;
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// The ids of every match of `filter`, in the order the filter's index yields them.
+pub(crate) fn unordered_matching_ids(
+    conn: &Connection,
+    filter: &str,
+    params: &[SqlValue],
+) -> StoreResult<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT id FROM objects {filter}"))?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The ids of the page `q.offset .. q.offset + q.limit` of `matches` (ascending ids) in sort

@@ -152,6 +152,8 @@ impl SqliteStore {
                         .flatten();
                     ctx.text.replace(*id, text);
                 }
+                // Their keys may have changed: the type's sort key columns are rebuilt.
+                ctx.sort_key_forgets.push(Some((account, ot.clone())));
                 Ok(rows.last().map(|(id, _, _)| ObjectId(*id)))
             })
             .await

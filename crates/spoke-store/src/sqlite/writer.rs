@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use super::checkpoint::WriterGate;
 use super::record_cache::{CacheChange, RecordCache};
+use super::sort_keys::{SortKeyChange, SortKeys};
 use super::text::PendingText;
 use super::text_merge;
 use crate::{StoreError, StoreResult};
@@ -40,6 +41,11 @@ pub struct WriteCtx {
     /// COMMIT, dropped at ROLLBACK (record_cache.rs).
     pub cache: Arc<RecordCache>,
     pub cache_changes: Vec<CacheChange>,
+    /// The in-memory sort keys, and the open transaction's changes to them: applied after
+    /// COMMIT (sort_keys.rs). `sort_key_forgets`: types whose columns go (`None`: all).
+    pub sort_keys: Arc<SortKeys>,
+    pub sort_key_changes: Vec<SortKeyChange>,
+    pub sort_key_forgets: Vec<Option<(spoke_core::ids::AccountId, String)>>,
 }
 
 /// A queued write: `run` may be called more than once (each time in a fresh transaction after
@@ -159,7 +165,14 @@ fn commit(ctx: &mut WriteCtx) -> StoreResult<()> {
         .apply(&ctx.conn)
         .and_then(|_| ctx.conn.execute_batch("COMMIT").map_err(StoreError::from));
     match &result {
-        Ok(()) => ctx.cache.apply(std::mem::take(&mut ctx.cache_changes)),
+        Ok(()) => {
+            ctx.cache.apply(std::mem::take(&mut ctx.cache_changes));
+            SortKeys::apply(std::mem::take(&mut ctx.sort_key_changes));
+            for scope in std::mem::take(&mut ctx.sort_key_forgets) {
+                ctx.sort_keys
+                    .forget(scope.as_ref().map(|(a, ot)| (*a, ot.as_str())));
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "commit failed");
             rollback(ctx);
@@ -175,6 +188,8 @@ fn rollback(ctx: &mut WriteCtx) {
     ctx.indexed_types.clear();
     ctx.text.clear();
     ctx.cache_changes.clear();
+    ctx.sort_key_changes.clear();
+    ctx.sort_key_forgets.clear();
 }
 
 /// How long the writer waits without a job before it merges the full-text index.
