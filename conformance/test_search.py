@@ -372,6 +372,37 @@ def test_sort_by_hs_object_id_descending(client, typed):
     assert got == expect
 
 
+def test_sorted_pages_of_many_matches_follow_writes(client, unique, marker_property):
+    """A filtered search sorted by a number over more matches than a page (served from in-memory
+    sort keys on the SQLite store) reorders on the very next search after updates, cleared
+    values and new records."""
+    marker = marker_property("contacts")
+    n = unique("sx_follow")
+    client.crm.properties.core_api.create(object_type="contacts", property_create=PropertyCreate(
+        name=n, label="Follow", type="number", field_type="number", group_name="contactinformation"))
+    tag = unique("follow")
+    ids = [client.crm.contacts.basic_api.create(
+        simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+            properties={marker: tag, n: str(10 * (i + 1))})).id for i in range(20)]
+    group = [FilterGroup(filters=[flt(marker, "EQ", tag)])]
+
+    def top(limit=3):
+        res = contacts_search(client, group, limit=limit, sorts=[f"-{n}"])
+        assert res.total == 20
+        return [r.id for r in res.results]
+
+    assert top() == [ids[19], ids[18], ids[17]]
+    update = client.crm.contacts.basic_api.update
+    update(contact_id=ids[0], simple_public_object_input=SimplePublicObjectInput(properties={n: "999"}))
+    update(contact_id=ids[19], simple_public_object_input=SimplePublicObjectInput(properties={n: ""}))
+    assert top() == [ids[0], ids[18], ids[17]]
+    assert top(20)[-1] == ids[19]
+    client.crm.contacts.basic_api.archive(contact_id=ids[0])
+    fresh = client.crm.contacts.basic_api.create(
+        simple_public_object_input_for_create=SimplePublicObjectInputForCreate(properties={marker: tag, n: "500"}))
+    assert top() == [fresh.id, ids[18], ids[17]]
+
+
 # --- response shape, paging and limits ---------------------------------------------------------
 
 

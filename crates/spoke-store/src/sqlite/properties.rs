@@ -73,6 +73,9 @@ impl SqliteStore {
                         }
                     }
                 }
+                // A definition may change how values are keyed (its type, or a name defined
+                // anew): the type's in-memory sort keys are rebuilt on their next use.
+                ctx.sort_key_forgets.push(Some((account, ot.clone())));
                 Ok(())
             })
             .await
