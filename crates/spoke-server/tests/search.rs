@@ -508,6 +508,61 @@ async fn sorted_pages_follow_writes_after_the_first_search() {
     );
 }
 
+/// A search by one email (dedupe) answers from the SQLite store's cache of unique values when
+/// it can: it must follow every change of the value, archive and re-use, in any letter case.
+#[tokio::test]
+async fn searches_by_a_unique_value_follow_writes() {
+    let s = Server::start();
+    let c = s.client();
+    let tag = &common::uuid_like().replace('-', "")[..12];
+    let (a, b) = (
+        format!("a.{tag}@dedupe.test"),
+        format!("b.{tag}@dedupe.test"),
+    );
+    let by_email = |email: String, after: Option<&str>| {
+        let mut body = json!({"filterGroups": [{"filters": [
+            {"propertyName": "email", "operator": "EQ", "value": email}]}],
+            "properties": ["email"]});
+        if let Some(after) = after {
+            body["after"] = json!(after);
+        }
+        let c = c.clone();
+        async move { search(&c, body).await }
+    };
+    let first = c.create_contact(json!({"email": a})).await;
+    for _ in 0..2 {
+        let page = by_email(a.clone(), None).await;
+        assert_eq!(
+            (page["total"].as_u64(), ids(&page)),
+            (Some(1), vec![first.clone()])
+        );
+    }
+    let page = by_email(a.to_uppercase(), None).await;
+    assert_eq!(ids(&page), vec![first.clone()]);
+    let page = by_email(a.clone(), Some("1")).await;
+    assert_eq!((page["total"].as_u64(), ids(&page)), (Some(1), vec![]));
+    // The email changes: the old value finds nothing, the new one the record.
+    let r = c
+        .patch(
+            &format!("/crm/v3/objects/contacts/{first}"),
+            json!({"properties": {"email": b}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = by_email(a.clone(), None).await;
+    assert_eq!((page["total"].as_u64(), ids(&page)), (Some(0), vec![]));
+    let page = by_email(b.clone(), None).await;
+    assert_eq!(ids(&page), vec![first.clone()]);
+    assert_eq!(page["results"][0]["properties"]["email"], b.as_str());
+    // The old value is free again; archiving releases the new one.
+    let second = c.create_contact(json!({"email": a})).await;
+    let page = by_email(a.clone(), None).await;
+    assert_eq!(ids(&page), vec![second.clone()]);
+    c.delete(&format!("/crm/v3/objects/contacts/{first}")).await;
+    let page = by_email(b.clone(), None).await;
+    assert_eq!((page["total"].as_u64(), ids(&page)), (Some(0), vec![]));
+}
+
 /// Updates rewrite only the search keys of what they change (the SQLite store keeps them in
 /// several columns): after PATCHes that change, clear and set properties, every property is
 /// found by its new value and by no old one, whether indexed (email, a custom number) or not.

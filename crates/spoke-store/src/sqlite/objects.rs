@@ -12,7 +12,7 @@ use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
 use super::associations::insert_links;
-use super::record_cache::{CacheChange, RecordCache};
+use super::record_cache::{unique_hash, CacheChange, RecordCache};
 use super::search::{
     ensure_builtin_indexes, key_column, key_columns, key_value, record_text, unique_lookup_sql,
     KEY_COLUMNS,
@@ -175,6 +175,21 @@ fn check_unique(
     }
 }
 
+/// A record's unique values as search keys (text keys only: the unique-value map of the record
+/// cache serves searches by them), with their property names.
+pub(crate) fn unique_text_keys<'a>(
+    set: &'a PropertySet,
+    properties: impl IntoIterator<Item = (&'a String, &'a String)> + 'a,
+) -> impl Iterator<Item = (&'a str, String)> + 'a {
+    properties.into_iter().filter_map(move |(name, value)| {
+        let def = set.get(name).filter(|d| set.is_unique(d))?;
+        match search_key(def, value)? {
+            spoke_core::search::Key::Text(k) => Some((name.as_str(), k)),
+            spoke_core::search::Key::Num(_) => None,
+        }
+    })
+}
+
 /// What a write does to a record's row in `search_text`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TextWrite {
@@ -269,6 +284,12 @@ fn create_one(
         .execute(values.as_slice())?;
     if let Some(cached) = ctx.cache.encode(account, ot, &properties, now, now) {
         ctx.cache_changes.push(CacheChange::Put(id, cached));
+        for (name, key) in unique_text_keys(set, &properties) {
+            ctx.cache_changes.push(CacheChange::MapUnique(
+                unique_hash(account, ot, name, &key),
+                id,
+            ));
+        }
     }
     ctx.sort_keys
         .changes(account, set, id.0, &properties, &mut ctx.sort_key_changes);
@@ -363,6 +384,21 @@ fn update_one(
         .encode(account, ot, &record.properties, record.created_at, now)
     {
         ctx.cache_changes.push(CacheChange::Put(id, cached));
+        let changed_unique = changed
+            .iter()
+            .filter(|(name, _)| writes.unique.contains(name));
+        for (name, _) in changed_unique {
+            let old = row.record.properties.get_key_value(name);
+            for (name, key) in unique_text_keys(set, old) {
+                let hash = unique_hash(account, ot, name, &key);
+                ctx.cache_changes.push(CacheChange::UnmapUnique(hash, id));
+            }
+            let new = record.properties.get_key_value(name);
+            for (name, key) in unique_text_keys(set, new) {
+                let hash = unique_hash(account, ot, name, &key);
+                ctx.cache_changes.push(CacheChange::MapUnique(hash, id));
+            }
+        }
     }
     ctx.sort_keys.changes(
         account,

@@ -31,6 +31,7 @@
 //! the last acknowledged one.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -102,6 +103,23 @@ pub enum CacheChange {
     Remove(ObjectId),
     /// Every entry goes (a change to many records at once).
     Clear,
+    /// The record holds this unique value now ([`unique_hash`]).
+    MapUnique(u64, ObjectId),
+    /// The record no longer holds this unique value.
+    UnmapUnique(u64, ObjectId),
+}
+
+/// Shards of the unique-value map.
+const UNIQUE_SHARDS: usize = 16;
+
+/// The key of a unique value in the unique-value map: a hash of the account, object type,
+/// property and search key. A lookup only names a candidate, which the caller checks against
+/// the cached record's value, so a collision or a stale mapping costs a read from SQLite,
+/// never a wrong answer.
+pub fn unique_hash(account: AccountId, object_type: &str, property: &str, key: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (account.0, object_type, property, key).hash(&mut h);
+    h.finish()
 }
 
 #[derive(Default)]
@@ -157,6 +175,10 @@ pub struct RecordCache {
     /// Commits applied so far (see the module docs: readers' fills check it).
     applied: AtomicU64,
     names: RwLock<Names>,
+    /// Unique value ([`unique_hash`]) → the record holding it, for searches by a unique value
+    /// (dedupe by email). 16 bytes a value, outside the budget: mappings of evicted records
+    /// stay, and only send their lookups to SQLite.
+    unique: Vec<Mutex<HashMap<u64, i64>>>,
 }
 
 /// A reader's mark, taken before it reads from SQLite (see [`RecordCache::fill`]).
@@ -171,6 +193,7 @@ impl RecordCache {
             shard_budget: budget / SHARDS,
             applied: AtomicU64::new(0),
             names: RwLock::default(),
+            unique: (0..UNIQUE_SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -252,6 +275,31 @@ impl RecordCache {
         Some(decode(bytes, id, &names))
     }
 
+    fn unique_shard(&self, hash: u64) -> Option<std::sync::MutexGuard<'_, HashMap<u64, i64>>> {
+        self.unique[(hash >> 60) as usize % UNIQUE_SHARDS]
+            .lock()
+            .ok()
+    }
+
+    /// The record that may hold a unique value (to be checked against its cached value).
+    pub fn unique_candidate(&self, hash: u64) -> Option<ObjectId> {
+        if !self.enabled() {
+            return None;
+        }
+        self.unique_shard(hash)?.get(&hash).copied().map(ObjectId)
+    }
+
+    /// Notes that a reader found the record holding a unique value (safe at any time: every
+    /// lookup is checked, see [`unique_hash`]).
+    pub fn map_unique(&self, hash: u64, id: ObjectId) {
+        if !self.enabled() {
+            return;
+        }
+        if let Some(mut shard) = self.unique_shard(hash) {
+            shard.insert(hash, id.0);
+        }
+    }
+
     /// Taken by a reader before it reads rows from SQLite that it may [`fill`](Self::fill).
     pub fn read_start(&self) -> ReadStart {
         ReadStart(self.applied.load(Ordering::SeqCst))
@@ -300,6 +348,19 @@ impl RecordCache {
                     for shard in &self.shards {
                         if let Ok(mut shard) = shard.lock() {
                             *shard = Shard::default();
+                        }
+                    }
+                    for shard in &self.unique {
+                        if let Ok(mut shard) = shard.lock() {
+                            shard.clear();
+                        }
+                    }
+                }
+                CacheChange::MapUnique(hash, id) => self.map_unique(hash, id),
+                CacheChange::UnmapUnique(hash, id) => {
+                    if let Some(mut shard) = self.unique_shard(hash) {
+                        if shard.get(&hash) == Some(&id.0) {
+                            shard.remove(&hash);
                         }
                     }
                 }
@@ -587,6 +648,36 @@ mod store_tests {
             email(&store, &set, fresh).await.as_deref(),
             Some("fresh@example.com")
         );
+    }
+
+    /// The unique-value map only names candidates: a wrong or stale mapping never answers.
+    #[tokio::test]
+    async fn a_search_by_a_unique_value_checks_the_record() {
+        use spoke_core::search::{compile, PublicObjectSearchRequest, RESULT_CAP};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
+        let set = contacts();
+        let id = create(&store, &set, "real@example.com").await;
+        let search = |email: &str| {
+            let req: PublicObjectSearchRequest = serde_json::from_value(serde_json::json!({
+                "filterGroups": [{"filters": [
+                    {"propertyName": "email", "operator": "EQ", "value": email}]}]}))
+            .unwrap();
+            compile(&set, &req, Some(RESULT_CAP)).unwrap()
+        };
+        let hit = store
+            .search_objects(A, set.clone(), search("REAL@example.com"))
+            .await
+            .unwrap();
+        assert_eq!((hit.0, hit.1[0].id), (1, id));
+        // A mapping of another value to the record (a hash collision, say).
+        let bogus = super::unique_hash(A, "0-1", "email", "other@example.com");
+        store.cache.map_unique(bogus, id);
+        let miss = store
+            .search_objects(A, set.clone(), search("other@example.com"))
+            .await
+            .unwrap();
+        assert_eq!((miss.0, miss.1.len()), (0, 0));
     }
 
     /// `spoke records restore` writes from another process: the server sees the record at once.

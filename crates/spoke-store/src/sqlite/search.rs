@@ -17,7 +17,7 @@ use spoke_core::search::{
 use spoke_core::value::PropertySet;
 
 use super::objects::records_by_id;
-use super::record_cache::RecordCache;
+use super::record_cache::{unique_hash, RecordCache};
 use super::sort_keys::{is_numeric, Column};
 use super::sort_walk;
 use super::writer::WriteCtx;
@@ -471,6 +471,12 @@ impl SqliteStore {
         if q.groups.is_empty() && q.sort.is_none() && !q.query_tokens.is_empty() {
             return self.text_search(account, &ot, &q);
         }
+        let unique = unique_eq(&set, &q).map(|(name, key)| unique_hash(account, &ot, name, key));
+        if let Some(hash) = unique {
+            if let Some(found) = self.unique_from_cache(account, &set, &ot, &q, hash) {
+                return found;
+            }
+        }
         let (filter, params) = where_sql(account, &ot, &q);
         let column = self.sort_key_column(account, &set, &ot, &q).await;
         self.reads.with(|conn| {
@@ -505,6 +511,9 @@ impl SqliteStore {
                 return Ok((total, page));
             }
             let out = plain_page(conn, &self.cache, account, &ot, &filter, &params, &q)?;
+            if let (Some(hash), [record]) = (unique, out.as_slice()) {
+                self.cache.map_unique(hash, record.id);
+            }
             // A short, non-empty page is the last one: its end is the total, no count needed
             // (the common case of selective searches such as EQ on an email).
             let total =
@@ -518,6 +527,37 @@ impl SqliteStore {
                 };
             Ok((total, out))
         })
+    }
+
+    /// A search for one unique value answered from the record cache: its unique-value map names
+    /// the record, whose cached value is checked (see record_cache::unique_hash). `None` when
+    /// the cache cannot answer (then SQLite does, and the answer is mapped for next time).
+    fn unique_from_cache(
+        &self,
+        account: AccountId,
+        set: &PropertySet,
+        ot: &str,
+        q: &SearchQuery,
+        hash: u64,
+    ) -> Option<StoreResult<(usize, Vec<ObjectRecord>)>> {
+        let (name, key) = unique_eq(set, q)?;
+        let id = self.cache.unique_candidate(hash)?;
+        let record = match self.cache.get(account, ot, id)? {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let def = set.get(name)?;
+        let value = record.properties.get(name)?;
+        if spoke_core::search::search_key(def, value) != Some(Key::Text(key.to_string())) {
+            return None;
+        }
+        // One match at most (a unique value): the first page holds it.
+        let page = if q.offset == 0 && q.limit > 0 {
+            vec![record]
+        } else {
+            Vec::new()
+        };
+        Some(Ok((1, page)))
     }
 
     /// The in-memory sort key column of this search's sort (sort_keys.rs), built when new: for
@@ -640,6 +680,24 @@ pub(crate) fn scoped_text(account: AccountId, object_type: &str, text: &str) -> 
         .map(|w| format!("{scope}{}", w.to_lowercase()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A search whose only condition is one unique property EQ a text value (dedupe by email):
+/// the property and its search key.
+fn unique_eq<'a>(set: &PropertySet, q: &'a SearchQuery) -> Option<(&'a str, &'a str)> {
+    let [group] = q.groups.as_slice() else {
+        return None;
+    };
+    let [condition] = group.as_slice() else {
+        return None;
+    };
+    let (Field::Key(name), Test::Cmp(Cmp::Eq, Key::Text(key))) =
+        (&condition.field, &condition.test)
+    else {
+        return None;
+    };
+    let unique = set.get(name).is_some_and(|d| set.is_unique(d));
+    (unique && q.query_tokens.is_empty()).then_some((name.as_str(), key.as_str()))
 }
 
 /// The FTS5 query for `query`'s tokens within one account and type: every token a prefix.
