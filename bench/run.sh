@@ -273,7 +273,8 @@ wants() { [[ " $PHASES " == *" $1 "* ]]; }
 
 # --- metadata ----------------------------------------------------------------------------
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain -- . ":!$RESULTS" 2>/dev/null)" ]; then COMMIT="$COMMIT (dirty)"; fi
+# (The results file itself does not count: neither this store's part nor the combined report.)
+if [ -n "$(git status --porcelain -- . ":!$RESULTS" ":!bench/RESULTS.md" 2>/dev/null)" ]; then COMMIT="$COMMIT (dirty)"; fi
 if [ "$SPOKE_BIN" != "$BIN/spoke" ]; then COMMIT="a given SPOKE_BIN; harness at $COMMIT"; fi
 {
     echo "META commit=$COMMIT"
