@@ -52,6 +52,8 @@ if [ -z "${BENCH_BACKEND:-}" ]; then
             BENCH_BACKEND=$backend RESULTS="$PARTS/$backend.md" bash "$ROOT/bench/run.sh"
         fi
     done
+    PREVIOUS=$(mktemp)
+    if [ -f "$RESULTS" ]; then cp "$RESULTS" "$PREVIOUS"; fi
     {
         echo "# Spoke benchmark results"
         echo
@@ -72,7 +74,18 @@ if [ -z "${BENCH_BACKEND:-}" ]; then
             # Each part's own title goes; its headings move one level down.
             tail -n +2 "$PARTS/$backend.md" | sed -e 's/^#/##/' -e '/^Written by `bash bench\/run.sh`/d'
         done
-    } >"$RESULTS"
+        # A store with no part here (a fresh clone, say) keeps its section of the last report.
+        for backend in sqlite postgres; do
+            [ -f "$PARTS/$backend.md" ] && continue
+            case $backend in
+            sqlite) title="SQLite store (embedded, the default)" ;;
+            *) title="PostgreSQL store (\`--database-url\`)" ;;
+            esac
+            awk -v t="## $title" '$0 == t { keep = 1; print ""; print; next } keep && /^## / { keep = 0 } keep' "$PREVIOUS"
+        done
+    } >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+    rm -f "$PREVIOUS"
     echo "[bench] wrote $RESULTS" >&2
     exit 0
 fi

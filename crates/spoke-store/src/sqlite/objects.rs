@@ -177,7 +177,7 @@ fn check_unique(
 
 /// A record's unique values as search keys (text keys only: the unique-value map of the record
 /// cache serves searches by them), with their property names.
-pub(crate) fn unique_text_keys<'a>(
+fn unique_text_keys<'a>(
     set: &'a PropertySet,
     properties: impl IntoIterator<Item = (&'a String, &'a String)> + 'a,
 ) -> impl Iterator<Item = (&'a str, String)> + 'a {

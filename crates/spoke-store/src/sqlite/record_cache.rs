@@ -26,7 +26,8 @@
 //! uniform access, and every drop only costs a later read from SQLite).
 //!
 //! Sorted and filtered reads still come from SQLite's indexes; only the rows they return come
-//! from here. Such a page may show a record in a state newer than the index snapshot that
+//! from here. The one exception is a search for one unique value (dedupe by email): a map of
+//! unique values beside the entries names the record, and its cached value is checked. Such a page may show a record in a state newer than the index snapshot that
 //! selected it, when a write commits between the two; a search never returns a write older than
 //! the last acknowledged one.
 

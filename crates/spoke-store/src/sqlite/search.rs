@@ -471,12 +471,13 @@ impl SqliteStore {
         if q.groups.is_empty() && q.sort.is_none() && !q.query_tokens.is_empty() {
             return self.text_search(account, &ot, &q);
         }
-        let unique = unique_eq(&set, &q).map(|(name, key)| unique_hash(account, &ot, name, key));
-        if let Some(hash) = unique {
-            if let Some(found) = self.unique_from_cache(account, &set, &ot, &q, hash) {
+        let unique = unique_eq(&set, &q);
+        if let Some((name, key)) = unique {
+            if let Some(found) = self.unique_from_cache(account, &set, &ot, &q, name, key) {
                 return found;
             }
         }
+        let unique = unique.map(|(name, key)| unique_hash(account, &ot, name, key));
         let (filter, params) = where_sql(account, &ot, &q);
         let column = self.sort_key_column(account, &set, &ot, &q).await;
         self.reads.with(|conn| {
@@ -538,10 +539,12 @@ impl SqliteStore {
         set: &PropertySet,
         ot: &str,
         q: &SearchQuery,
-        hash: u64,
+        name: &str,
+        key: &str,
     ) -> Option<StoreResult<(usize, Vec<ObjectRecord>)>> {
-        let (name, key) = unique_eq(set, q)?;
-        let id = self.cache.unique_candidate(hash)?;
+        let id = self
+            .cache
+            .unique_candidate(unique_hash(account, ot, name, key))?;
         let record = match self.cache.get(account, ot, id)? {
             Ok(r) => r,
             Err(e) => return Some(Err(e)),
