@@ -190,6 +190,26 @@ fn unique_text_keys<'a>(
     })
 }
 
+/// The unique-value map changes for a record's unique values among `properties`: it holds them
+/// now (`MapUnique`) or no longer (`UnmapUnique`).
+fn unique_changes<'a>(
+    set: &'a PropertySet,
+    account: AccountId,
+    ot: &'a str,
+    id: ObjectId,
+    properties: impl IntoIterator<Item = (&'a String, &'a String)> + 'a,
+    holds: bool,
+) -> impl Iterator<Item = CacheChange> + 'a {
+    unique_text_keys(set, properties).map(move |(name, key)| {
+        let hash = unique_hash(account, ot, name, &key);
+        if holds {
+            CacheChange::MapUnique(hash, id)
+        } else {
+            CacheChange::UnmapUnique(hash, id)
+        }
+    })
+}
+
 /// What a write does to a record's row in `search_text`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TextWrite {
@@ -284,12 +304,8 @@ fn create_one(
         .execute(values.as_slice())?;
     if let Some(cached) = ctx.cache.encode(account, ot, &properties, now, now) {
         ctx.cache_changes.push(CacheChange::Put(id, cached));
-        for (name, key) in unique_text_keys(set, &properties) {
-            ctx.cache_changes.push(CacheChange::MapUnique(
-                unique_hash(account, ot, name, &key),
-                id,
-            ));
-        }
+        ctx.cache_changes
+            .extend(unique_changes(set, account, ot, id, &properties, true));
     }
     ctx.sort_keys
         .changes(account, set, id.0, &properties, &mut ctx.sort_key_changes);
@@ -384,20 +400,13 @@ fn update_one(
         .encode(account, ot, &record.properties, record.created_at, now)
     {
         ctx.cache_changes.push(CacheChange::Put(id, cached));
-        let changed_unique = changed
-            .iter()
-            .filter(|(name, _)| writes.unique.contains(name));
-        for (name, _) in changed_unique {
+        for (name, _) in changed.iter().filter(|(n, _)| writes.unique.contains(n)) {
             let old = row.record.properties.get_key_value(name);
-            for (name, key) in unique_text_keys(set, old) {
-                let hash = unique_hash(account, ot, name, &key);
-                ctx.cache_changes.push(CacheChange::UnmapUnique(hash, id));
-            }
             let new = record.properties.get_key_value(name);
-            for (name, key) in unique_text_keys(set, new) {
-                let hash = unique_hash(account, ot, name, &key);
-                ctx.cache_changes.push(CacheChange::MapUnique(hash, id));
-            }
+            ctx.cache_changes
+                .extend(unique_changes(set, account, ot, id, old, false));
+            ctx.cache_changes
+                .extend(unique_changes(set, account, ot, id, new, true));
         }
     }
     ctx.sort_keys.changes(

@@ -95,8 +95,9 @@ pub struct SortKeyChange {
     key: Option<Key>,
 }
 
-/// (account, object type) → its columns.
-type Columns = HashMap<(i64, String), Vec<Arc<Column>>>;
+/// Account → object type → its columns (nested, so that the writer looks a type up by `&str`
+/// on every write, without building a key).
+type Columns = HashMap<i64, HashMap<String, Vec<Arc<Column>>>>;
 
 #[derive(Default)]
 pub struct SortKeys {
@@ -130,7 +131,10 @@ impl SortKeys {
             return;
         }
         let ot = &set.object_type.object_type_id.0;
-        let Some(list) = columns.get(&(account.0, ot.clone())) else {
+        let Some(list) = columns
+            .get(&account.0)
+            .and_then(|types| types.get(ot.as_str()))
+        else {
             return;
         };
         for column in list {
@@ -161,7 +165,9 @@ impl SortKeys {
         if let Ok(mut columns) = self.columns.write() {
             match scope {
                 Some((account, ot)) => {
-                    columns.remove(&(account.0, ot.to_string()));
+                    if let Some(types) = columns.get_mut(&account.0) {
+                        types.remove(ot);
+                    }
                 }
                 None => columns.clear(),
             }
@@ -178,7 +184,8 @@ impl SortKeys {
     ) -> Result<Option<Arc<Column>>, ()> {
         let columns = self.columns.read().map_err(|_| ())?;
         let c = columns
-            .get(&(account.0, ot.to_string()))
+            .get(&account.0)
+            .and_then(|types| types.get(ot))
             .and_then(|l| l.iter().find(|c| c.property == property))
             .ok_or(())?;
         let ready = matches!(c.state.lock().as_deref(), Ok(State::Ready(_)));
@@ -189,7 +196,11 @@ impl SortKeys {
     /// caller builds it ([`Column::build`]). `None` when another caller registered it first.
     pub fn register(&self, account: AccountId, ot: &str, property: &str) -> Option<Arc<Column>> {
         let mut columns = self.columns.write().ok()?;
-        let list = columns.entry((account.0, ot.to_string())).or_default();
+        let list = columns
+            .entry(account.0)
+            .or_default()
+            .entry(ot.to_string())
+            .or_default();
         if list.iter().any(|c| c.property == property) {
             return None;
         }
