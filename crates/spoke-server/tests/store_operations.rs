@@ -77,7 +77,7 @@ fn migrate_applies_the_schema_and_a_newer_sqlite_schema_is_refused() {
     let out = spoke(&["migrate", "--data-dir", d]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.starts_with("schema version 2"), "{stdout}");
+    assert!(stdout.starts_with("schema version 3"), "{stdout}");
     let conn = rusqlite::Connection::open(dir.path().join("spoke.sqlite3")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
@@ -183,7 +183,11 @@ async fn a_version_1_sqlite_store_moves_its_search_keys_to_the_key_columns() {
         conn.execute_batch(&format!("ALTER TABLE objects DROP COLUMN k{k}"))
             .unwrap();
     }
-    conn.execute_batch("PRAGMA user_version = 1").unwrap();
+    // Nor had it the history rows' `previous` (migration 3).
+    conn.execute_batch(
+        "ALTER TABLE property_history DROP COLUMN previous; PRAGMA user_version = 1",
+    )
+    .unwrap();
     drop(conn);
 
     let s = common::Server::start_on(dir.path(), token, None);
@@ -192,7 +196,18 @@ async fn a_version_1_sqlite_store_moves_its_search_keys_to_the_key_columns() {
     assert_eq!(
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
             .unwrap(),
-        2
+        3
+    );
+    let history_columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('property_history')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        history_columns.contains(&"previous".to_string()),
+        "{history_columns:?}"
     );
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('objects')")
@@ -288,7 +303,7 @@ fn migrate_applies_the_schema_and_a_newer_postgres_schema_is_refused() {
         // Idempotent: the second run finds nothing to do.
         let out = spoke(&["migrate", "--database-url", &url]);
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema version 2"));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema version 3"));
     }
     let psql = Command::new("psql")
         .arg(&url)

@@ -92,31 +92,131 @@ pub(crate) fn retired_builtin_indexes() -> Vec<(String, String)> {
     out
 }
 
-/// Adds, for each requested property that has no history rows, its one implicit entry: its
-/// current value, set when the record was created (creates write no history rows; see the
-/// SQLite schema). `created` and `source` are the record's creation time and source.
-pub(crate) fn add_creation_entries(
-    out: &mut BTreeMap<String, Vec<HistoryEntry>>,
-    requested: &[String],
-    current: &BTreeMap<String, String>,
-    created: Timestamp,
-    source_type: &str,
-    source_id: Option<&str>,
-) {
-    for name in requested {
-        if out.contains_key(name) {
-            continue;
+/// A record's history rows as read, newest first per property, before the implicit creation
+/// entries are added: creates write no history rows, and since schema version 3 the first
+/// update of a property does not write one either (see `0003_history_previous.sql`).
+#[derive(Debug, Default)]
+pub(crate) struct HistoryRows {
+    entries: BTreeMap<String, Vec<HistoryEntry>>,
+    /// Per property, the `previous` of its oldest row read so far: `Some` for rows written
+    /// since version 3 (the value that row's write replaced), `None` for older rows.
+    oldest_previous: BTreeMap<String, Option<String>>,
+}
+
+impl HistoryRows {
+    /// Adds one row; rows of a property must come newest (highest version) first.
+    pub(crate) fn push(&mut self, property: String, entry: HistoryEntry, previous: Option<String>) {
+        self.oldest_previous.insert(property.clone(), previous);
+        self.entries.entry(property).or_default().push(entry);
+    }
+
+    /// Adds the implicit creation entries and returns each requested property's history:
+    /// - a property with rows whose oldest row replaced a non-empty value: that value, at the
+    ///   record's creation (`created`, with the creation `source`);
+    /// - a property without rows: its current value, likewise (it was set at creation).
+    ///
+    /// Empty values get no creation entry, as a property created empty has no history.
+    pub(crate) fn with_creation_entries(
+        mut self,
+        requested: &[String],
+        current: &BTreeMap<String, String>,
+        created: Timestamp,
+        source_type: &str,
+        source_id: Option<&str>,
+    ) -> BTreeMap<String, Vec<HistoryEntry>> {
+        let creation = |value: &str| HistoryEntry {
+            value: value.to_string(),
+            timestamp: created,
+            source_type: source_type.to_string(),
+            source_id: source_id.map(str::to_string),
+        };
+        for (property, previous) in &self.oldest_previous {
+            if let Some(value) = previous.as_deref().filter(|v| !v.is_empty()) {
+                if let Some(entries) = self.entries.get_mut(property) {
+                    entries.push(creation(value));
+                }
+            }
         }
-        if let Some(value) = current.get(name).filter(|v| !v.is_empty()) {
-            out.insert(
-                name.clone(),
-                vec![HistoryEntry {
-                    value: value.clone(),
-                    timestamp: created,
-                    source_type: source_type.to_string(),
-                    source_id: source_id.map(str::to_string),
-                }],
-            );
+        for name in requested {
+            if self.entries.contains_key(name) {
+                continue;
+            }
+            if let Some(value) = current.get(name).filter(|v| !v.is_empty()) {
+                self.entries.insert(name.clone(), vec![creation(value)]);
+            }
         }
+        self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(value: &str, at: i64) -> HistoryEntry {
+        HistoryEntry {
+            value: value.into(),
+            timestamp: Timestamp(at),
+            source_type: "API".into(),
+            source_id: None,
+        }
+    }
+
+    fn values(history: &BTreeMap<String, Vec<HistoryEntry>>, name: &str) -> Vec<(String, i64)> {
+        history
+            .get(name)
+            .map(|h| h.iter().map(|e| (e.value.clone(), e.timestamp.0)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Rows of both forms, and properties without rows, get their creation entry exactly once.
+    #[test]
+    fn creation_entries_come_from_the_oldest_previous_value_or_the_current_one() {
+        let mut rows = HistoryRows::default();
+        // Written since version 3: the oldest row replaced the value set at creation.
+        rows.push("firstname".into(), entry("Three", 30), Some("Two".into()));
+        rows.push("firstname".into(), entry("Two", 20), Some("One".into()));
+        // Written before version 3: the creation entry is a row of its own.
+        rows.push("lastname".into(), entry("New", 20), None);
+        rows.push("lastname".into(), entry("Old", 1), None);
+        // The first write set a property created without a value.
+        rows.push("company".into(), entry("Acme", 20), Some(String::new()));
+        let current: BTreeMap<String, String> = [
+            ("firstname", "Three"),
+            ("lastname", "New"),
+            ("company", "Acme"),
+            ("city", "Oslo"),
+            ("phone", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let requested: Vec<String> = ["firstname", "lastname", "company", "city", "phone", "zip"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let history =
+            rows.with_creation_entries(&requested, &current, Timestamp(1), "IMPORT", Some("7"));
+        let owned = |v: &[(&str, i64)]| -> Vec<(String, i64)> {
+            v.iter().map(|(s, t)| (s.to_string(), *t)).collect()
+        };
+        assert_eq!(
+            values(&history, "firstname"),
+            owned(&[("Three", 30), ("Two", 20), ("One", 1)])
+        );
+        assert_eq!(
+            values(&history, "lastname"),
+            owned(&[("New", 20), ("Old", 1)])
+        );
+        assert_eq!(values(&history, "company"), owned(&[("Acme", 20)]));
+        assert_eq!(values(&history, "city"), owned(&[("Oslo", 1)]));
+        assert!(!history.contains_key("phone") && !history.contains_key("zip"));
+        // The derived entries carry the record's creation source.
+        let first = history["firstname"].last().unwrap();
+        assert_eq!(
+            (first.source_type.as_str(), first.source_id.as_deref()),
+            ("IMPORT", Some("7"))
+        );
+        assert_eq!(history["firstname"][0].source_type, "API");
     }
 }

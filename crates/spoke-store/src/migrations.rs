@@ -4,6 +4,10 @@
 pub const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_key_columns.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_history_previous.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in step with [`SQLITE`]: the same versions, each doing on PostgreSQL
@@ -13,6 +17,10 @@ pub const POSTGRES: &[(i64, &str)] = &[
     (
         2,
         include_str!("../migrations/postgres/0002_key_columns.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_history_previous.sql"),
     ),
 ];
 

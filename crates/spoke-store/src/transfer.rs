@@ -95,6 +95,7 @@ pub const TABLES: &[Table] = &[
             "timestamp",
             "source_type",
             "source_id",
+            "previous",
         ],
         key_len: 4,
         account_column: "account_id",

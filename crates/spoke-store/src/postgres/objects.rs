@@ -20,7 +20,7 @@ use spoke_core::value::{PropertySet, PropertyWrites};
 use super::associations::insert_links;
 use super::search::{remove_words, unique_key, words, write_words};
 use super::{in_tx, PostgresStore};
-use crate::common::add_creation_entries;
+use crate::common::HistoryRows;
 use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, properties, created_at, updated_at, archived_at";
@@ -38,7 +38,6 @@ pub(crate) fn to_record(r: &tokio_postgres::Row) -> StoreResult<ObjectRecord> {
 struct Row {
     record: ObjectRecord,
     version: i64,
-    created_source: WriteSource,
 }
 
 /// One record with its write counter; `lock` takes its row lock for the rest of the transaction.
@@ -50,7 +49,7 @@ async fn read_row(
     lock: bool,
 ) -> StoreResult<Option<Row>> {
     let sql = format!(
-        "SELECT {COLUMNS}, version, created_source_type, created_source_id FROM objects
+        "SELECT {COLUMNS}, version FROM objects
          WHERE account_id = $1 AND id = $2 AND object_type = $3{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -64,10 +63,6 @@ async fn read_row(
     Ok(Some(Row {
         record: to_record(&r)?,
         version: r.get(5),
-        created_source: WriteSource {
-            source_type: r.get(6),
-            source_id: r.get(7),
-        },
     }))
 }
 
@@ -225,13 +220,13 @@ async fn update_many(
     // deadlocking.
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT {COLUMNS}, version, created_source_type, created_source_id, object_type
+            "SELECT {COLUMNS}, version, object_type
              FROM objects WHERE account_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"
         ))
         .await?;
     let mut pending: BTreeMap<i64, Pending> = BTreeMap::new();
     for r in tx.query(&stmt, &[&account.0, &ids]).await? {
-        if r.get::<_, &str>(8) != ot {
+        if r.get::<_, &str>(6) != ot {
             continue;
         }
         let record = to_record(&r)?;
@@ -241,10 +236,6 @@ async fn update_many(
         let row = Row {
             record: record.clone(),
             version: r.get(5),
-            created_source: WriteSource {
-                source_type: r.get(6),
-                source_id: r.get(7),
-            },
         };
         pending.insert(
             record.id.0,
@@ -257,30 +248,8 @@ async fn update_many(
             },
         );
     }
-    // Properties of these records that already have history rows: the others get their
-    // implicit creation entry written before their first change (see the SQLite schema).
-    let mut names: Vec<&str> = inputs
-        .iter()
-        .flat_map(|(_, w)| w.values.keys().map(String::as_str))
-        .collect();
-    names.push(object_type.lastmodified_property.as_str());
-    names.sort_unstable();
-    names.dedup();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT DISTINCT object_id, property FROM property_history
-             WHERE account_id = $1 AND object_id = ANY($2) AND property = ANY($3)",
-        )
-        .await?;
-    let mut backfilled: std::collections::HashSet<(i64, String)> = tx
-        .query(&stmt, &[&account.0, &ids, &names])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
     let now = Timestamp::now();
-    let mut backfill = HistoryRows::default();
-    let mut history = HistoryRows::default();
+    let mut history = HistoryInserts::default();
     let mut out = Vec::with_capacity(inputs.len());
     for (id, writes) in inputs {
         let Some(p) = pending.get_mut(&id.0) else {
@@ -305,6 +274,17 @@ async fn update_many(
         let at = now.max(p.record.created_at);
         p.version += 1;
         p.touched = true;
+        // The values these changes replace, kept in their history rows: the implicit creation
+        // entry is derived from them (see sqlite/0003_history_previous.sql).
+        let mut previous: BTreeMap<String, String> = changed
+            .iter()
+            .map(|(name, _)| name)
+            .chain([&object_type.lastmodified_property])
+            .map(|name| {
+                let old = p.record.properties.get(name).cloned().unwrap_or_default();
+                (name.clone(), old)
+            })
+            .collect();
         for (name, value) in &changed {
             p.record.properties.insert(name.clone(), value.clone());
             p.text_changed |= object_type.searchable_properties.contains(name);
@@ -315,23 +295,14 @@ async fn update_many(
             .insert(object_type.lastmodified_property.clone(), lastmod.clone());
         p.record.updated_at = at;
         changed.push((object_type.lastmodified_property.clone(), lastmod));
-        for (name, value) in changed {
-            // The implicit creation entry of a property without history, written before its
-            // first change (see the SQLite schema); once per record and property.
-            if backfilled.insert((id.0, name.clone())) {
-                if let Some(initial) = p.row.record.properties.get(&name).filter(|v| !v.is_empty())
-                {
-                    backfill.push(
-                        id.0,
-                        &name,
-                        1,
-                        initial.clone(),
-                        p.row.record.created_at,
-                        &p.row.created_source,
-                    );
-                }
-            }
-            history.push(id.0, &name, p.version, value, at, source);
+        for (property, value) in changed {
+            let previous = previous.remove(&property).unwrap_or_default();
+            let change = HistoryChange {
+                property,
+                value,
+                previous,
+            };
+            history.push(id.0, p.version, change, at, source);
         }
         out.push(Ok(p.record.clone()));
     }
@@ -384,10 +355,6 @@ async fn update_many(
     .await?;
     remove_words(tx, account, ot, &gone).await?;
     write_words(tx, account, ot, &[], &added).await?;
-    // Creation entries first (version 1), then this batch's entries.
-    backfill
-        .insert(tx, account, "ON CONFLICT DO NOTHING")
-        .await?;
     history
         .insert(
             tx,
@@ -400,32 +367,40 @@ async fn update_many(
     Ok(out)
 }
 
+/// One changed property of a write: its new value and the value it replaced ("" for none).
+struct HistoryChange {
+    property: String,
+    value: String,
+    previous: String,
+}
+
 /// History rows to insert with one statement.
 #[derive(Default)]
-struct HistoryRows {
+struct HistoryInserts {
     ids: Vec<i64>,
     properties: Vec<String>,
     versions: Vec<i64>,
     values: Vec<String>,
+    previous: Vec<String>,
     timestamps: Vec<i64>,
     source_types: Vec<String>,
     source_ids: Vec<Option<String>>,
 }
 
-impl HistoryRows {
+impl HistoryInserts {
     fn push(
         &mut self,
         id: i64,
-        property: &str,
         version: i64,
-        value: String,
+        change: HistoryChange,
         at: Timestamp,
         source: &WriteSource,
     ) {
         self.ids.push(id);
-        self.properties.push(property.to_string());
+        self.properties.push(change.property);
         self.versions.push(version);
-        self.values.push(value);
+        self.values.push(change.value);
+        self.previous.push(change.previous);
         self.timestamps.push(at.millis());
         self.source_types.push(source.source_type.clone());
         self.source_ids.push(source.source_id.clone());
@@ -443,10 +418,12 @@ impl HistoryRows {
         let stmt = tx
             .prepare_cached(&format!(
                 "INSERT INTO property_history
-                 (account_id, object_id, property, version, value, timestamp, source_type, source_id)
-                 SELECT $1, u.id, u.property, u.version, u.value, u.ts, u.st, u.sid
+                 (account_id, object_id, property, version, value, timestamp, source_type, source_id,
+                  previous)
+                 SELECT $1, u.id, u.property, u.version, u.value, u.ts, u.st, u.sid, u.previous
                  FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],
-                             $7::text[], $8::text[]) AS u(id, property, version, value, ts, st, sid)
+                             $7::text[], $8::text[], $9::text[])
+                      AS u(id, property, version, value, ts, st, sid, previous)
                  {tail}"
             ))
             .await?;
@@ -461,6 +438,7 @@ impl HistoryRows {
                 &self.timestamps,
                 &self.source_types,
                 &self.source_ids,
+                &self.previous,
             ],
         )
         .await?;
@@ -841,22 +819,23 @@ impl PostgresStore {
         let names: Vec<&str> = properties.iter().map(String::as_str).collect();
         let rows = client
             .query(
-                "SELECT property, value, timestamp, source_type, source_id FROM property_history
+                "SELECT property, value, timestamp, source_type, source_id, previous
+                 FROM property_history
                  WHERE account_id = $1 AND object_id = $2 AND property = ANY($3)
                  ORDER BY property, version DESC",
                 &[&account.0, &id.0, &names],
             )
             .await?;
-        let mut out: BTreeMap<String, Vec<HistoryEntry>> = BTreeMap::new();
+        let mut history = HistoryRows::default();
         for r in &rows {
-            out.entry(r.get(0)).or_default().push(HistoryEntry {
+            let entry = HistoryEntry {
                 value: r.get(1),
                 timestamp: Timestamp(r.get(2)),
                 source_type: r.get(3),
                 source_id: r.get(4),
-            });
+            };
+            history.push(r.get(0), entry, r.get(5));
         }
-        // Properties never updated: their one entry is the value set at creation.
         let row = client
             .query_opt(
                 "SELECT properties, created_at, created_source_type, created_source_id
@@ -864,18 +843,17 @@ impl PostgresStore {
                 &[&account.0, &id.0],
             )
             .await?;
-        if let Some(r) = row {
-            let current: BTreeMap<String, String> = serde_json::from_str(r.get::<_, &str>(0))?;
-            add_creation_entries(
-                &mut out,
-                properties,
-                &current,
-                Timestamp(r.get(1)),
-                r.get(2),
-                r.get(3),
-            );
-        }
-        Ok(out)
+        let Some(r) = row else {
+            return Ok(BTreeMap::new());
+        };
+        let current: BTreeMap<String, String> = serde_json::from_str(r.get::<_, &str>(0))?;
+        Ok(history.with_creation_entries(
+            properties,
+            &current,
+            Timestamp(r.get(1)),
+            r.get(2),
+            r.get(3),
+        ))
     }
 
     pub(crate) async fn restore_objects_impl(

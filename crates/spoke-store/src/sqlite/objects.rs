@@ -19,14 +19,13 @@ use super::search::{
 };
 use super::writer::WriteCtx;
 use super::SqliteStore;
-use crate::common::add_creation_entries;
+use crate::common::HistoryRows;
 use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
 
 /// A record row as read inside the writer.
 struct Row {
     record: ObjectRecord,
     version: i64,
-    created_source: WriteSource,
 }
 
 fn read_row(
@@ -36,8 +35,8 @@ fn read_row(
     id: ObjectId,
 ) -> StoreResult<Option<Row>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT properties, created_at, updated_at, archived_at, version, created_source_type,
-         created_source_id FROM objects WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
+        "SELECT properties, created_at, updated_at, archived_at, version
+         FROM objects WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
     )?;
     let row = stmt
         .query_row(params![id.0, account.0, object_type], |r| {
@@ -50,14 +49,10 @@ fn read_row(
                     r.get::<_, Option<i64>>(3)?,
                 ),
                 r.get::<_, i64>(4)?,
-                WriteSource {
-                    source_type: r.get(5)?,
-                    source_id: r.get(6)?,
-                },
             ))
         })
         .optional()?;
-    let Some(((properties, created, updated, archived), version, created_source)) = row else {
+    let Some(((properties, created, updated, archived), version)) = row else {
         return Ok(None);
     };
     Ok(Some(Row {
@@ -69,61 +64,26 @@ fn read_row(
             archived_at: archived.map(Timestamp),
         },
         version,
-        created_source,
     }))
 }
 
-/// Writes, for a property that has no history rows yet, the implicit entry of its value at the
-/// record's creation (see the schema): done before the first update of that property.
-///
-/// The existence check and the insert are two plain statements on purpose: an `INSERT … SELECT`
-/// (or `INSERT OR REPLACE`) may write more than one row, so SQLite gives it a statement journal,
-/// and opening one makes FTS5 flush the transaction's pending full-text terms to disk as a new
-/// segment — measured at ~15% of the writer's time in batch upserts that mix creates and updates.
-fn backfill_creation_entry(
-    ctx: &WriteCtx,
-    account: AccountId,
-    row: &Row,
-    property: &str,
-) -> StoreResult<()> {
-    let Some(value) = row
-        .record
-        .properties
-        .get(property)
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(());
-    };
-    let has_history = ctx
-        .conn
-        .prepare_cached(
-            "SELECT 1 FROM property_history
-             WHERE account_id = ?1 AND object_id = ?2 AND property = ?3 LIMIT 1",
-        )?
-        .exists(params![account.0, row.record.id.0, property])?;
-    if has_history {
-        return Ok(());
-    }
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO property_history
-             (account_id, object_id, property, version, value, timestamp, source_type, source_id)
-             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            account.0,
-            row.record.id.0,
-            property,
-            value,
-            row.record.created_at.millis(),
-            row.created_source.source_type,
-            row.created_source.source_id
-        ])?;
-    Ok(())
+/// One change of a property by a write: its name, its new value and the value it replaced (""
+/// when it had none).
+struct HistoryChange<'a> {
+    property: &'a str,
+    value: &'a str,
+    previous: &'a str,
 }
 
-/// Writes one history row per changed property. `version` is new for every write of the record,
-/// so the rows never collide; a plain INSERT needs no statement journal (see above).
+/// Writes one history row per changed property, with the value it replaced: the property's
+/// implicit creation entry is derived from its oldest row's `previous` (`HistoryRows`), so the
+/// first update of a property needs no look-up and no extra row. `version` is new for every
+/// write of the record, so the rows never collide.
+///
+/// One INSERT per row on purpose: an `INSERT` of several rows (or `INSERT … SELECT`) may write
+/// more than one row, so SQLite gives it a statement journal, and opening one makes FTS5 flush
+/// the transaction's pending full-text terms to disk as a new segment — measured at ~15% of the
+/// writer's time in batch upserts that mix creates and updates.
 fn insert_history(
     ctx: &WriteCtx,
     account: AccountId,
@@ -131,23 +91,25 @@ fn insert_history(
     version: i64,
     at: Timestamp,
     source: &WriteSource,
-    changes: &[(&str, &str)],
+    changes: &[HistoryChange],
 ) -> StoreResult<()> {
     let mut stmt = ctx.conn.prepare_cached(
         "INSERT INTO property_history
-         (account_id, object_id, property, version, value, timestamp, source_type, source_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         (account_id, object_id, property, version, value, timestamp, source_type, source_id,
+          previous)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    for (property, value) in changes {
+    for change in changes {
         stmt.execute(params![
             account.0,
             id.0,
-            property,
+            change.property,
             version,
-            value,
+            change.value,
             at.millis(),
             source.source_type,
-            source.source_id
+            source.source_id,
+            change.previous
         ])?;
     }
     Ok(())
@@ -417,14 +379,20 @@ fn update_one(
         &mut ctx.sort_key_changes,
     );
     let lastmod = now.to_iso();
-    let mut history: Vec<(&str, &str)> = changed
+    let previous = |name: &str| row.record.properties.get(name).map_or("", String::as_str);
+    let mut history: Vec<HistoryChange> = changed
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(name, value)| HistoryChange {
+            property: name,
+            value,
+            previous: previous(name),
+        })
         .collect();
-    history.push((object_type.lastmodified_property.as_str(), lastmod.as_str()));
-    for (property, _) in &history {
-        backfill_creation_entry(ctx, account, &row, property)?;
-    }
+    history.push(HistoryChange {
+        property: &object_type.lastmodified_property,
+        value: &lastmod,
+        previous: previous(&object_type.lastmodified_property),
+    });
     insert_history(ctx, account, id, version, now, source, &history)?;
     Ok(record)
 }
@@ -764,33 +732,28 @@ impl SqliteStore {
         }
         let placeholders = vec!["?"; properties.len()].join(", ");
         let sql = format!(
-            "SELECT property, value, timestamp, source_type, source_id FROM property_history
+            "SELECT property, value, timestamp, source_type, source_id, previous
+             FROM property_history
              WHERE account_id = ? AND object_id = ? AND property IN ({placeholders})
              ORDER BY property, version DESC"
         );
         self.reads.with(|conn| {
-            let mut out: BTreeMap<String, Vec<HistoryEntry>> = BTreeMap::new();
+            let mut rows = HistoryRows::default();
             {
                 let mut stmt = conn.prepare(&sql)?;
                 let mut args: Vec<rusqlite::types::Value> = vec![account.0.into(), id.0.into()];
                 args.extend(properties.iter().map(|p| p.clone().into()));
-                let rows = stmt.query_map(params_from_iter(args), |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        HistoryEntry {
-                            value: r.get(1)?,
-                            timestamp: Timestamp(r.get(2)?),
-                            source_type: r.get(3)?,
-                            source_id: r.get(4)?,
-                        },
-                    ))
-                })?;
-                for row in rows {
-                    let (property, entry) = row?;
-                    out.entry(property).or_default().push(entry);
+                let mut read = stmt.query(params_from_iter(args))?;
+                while let Some(r) = read.next()? {
+                    let entry = HistoryEntry {
+                        value: r.get(1)?,
+                        timestamp: Timestamp(r.get(2)?),
+                        source_type: r.get(3)?,
+                        source_id: r.get(4)?,
+                    };
+                    rows.push(r.get(0)?, entry, r.get(5)?);
                 }
             }
-            // Properties never updated: their one entry is the value set at creation.
             let row: Option<(String, i64, String, Option<String>)> = conn
                 .prepare_cached(
                     "SELECT properties, created_at, created_source_type, created_source_id
@@ -800,18 +763,17 @@ impl SqliteStore {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .optional()?;
-            if let Some((json, created, source_type, source_id)) = row {
-                let current: BTreeMap<String, String> = serde_json::from_str(&json)?;
-                add_creation_entries(
-                    &mut out,
-                    properties,
-                    &current,
-                    Timestamp(created),
-                    &source_type,
-                    source_id.as_deref(),
-                );
-            }
-            Ok(out)
+            let Some((json, created, source_type, source_id)) = row else {
+                return Ok(BTreeMap::new());
+            };
+            let current: BTreeMap<String, String> = serde_json::from_str(&json)?;
+            Ok(rows.with_creation_entries(
+                properties,
+                &current,
+                Timestamp(created),
+                &source_type,
+                source_id.as_deref(),
+            ))
         })
     }
 
@@ -939,5 +901,84 @@ mod tests {
             .await
             .unwrap();
         assert!(read.is_none(), "{read:?}");
+    }
+
+    /// A store migrated from version 2 holds history rows without `previous`, with each creation
+    /// entry as a row of its own: they read as before, and updates after the migration add to
+    /// them without a second creation entry.
+    #[tokio::test]
+    async fn history_written_before_version_3_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite3");
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        let account = AccountId(1);
+        let ot = spoke_core::object_type::Registry::standard()
+            .resolve("contacts")
+            .unwrap();
+        let set = Arc::new(PropertySet::new(ot, vec![], vec![]));
+        let writes = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            set.validate(&pairs, false).unwrap()
+        };
+        let created = store
+            .create_objects(
+                account,
+                set.clone(),
+                vec![NewObject {
+                    writes: writes(&[("firstname", "One"), ("lastname", "L")]),
+                    associations: vec![],
+                }],
+                BatchMode::AllOrNothing,
+                WriteSource::api(None),
+            )
+            .await
+            .unwrap();
+        let record = created.into_iter().next().unwrap().unwrap();
+        let id = record.id;
+        // The first update of `firstname`, as version 2 wrote it: the creation entry (version 1)
+        // and the update's own row, neither with `previous`.
+        {
+            let conn = Connection::open(&path).unwrap();
+            let created_at = record.created_at.millis();
+            for (version, value, at) in [(1, "One", created_at), (2, "Two", created_at + 5)] {
+                conn.execute(
+                    "INSERT INTO property_history
+                     (account_id, object_id, property, version, value, timestamp, source_type)
+                     VALUES (1, ?1, 'firstname', ?2, ?3, ?4, 'API')",
+                    params![id.0, version, value, at],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "UPDATE objects SET version = 2,
+                 properties = json_set(properties, '$.firstname', 'Two') WHERE id = ?1",
+                params![id.0],
+            )
+            .unwrap();
+        }
+        store
+            .update_objects(
+                account,
+                set.clone(),
+                vec![(id, writes(&[("firstname", "Three"), ("lastname", "M")]))],
+                WriteSource::api(None),
+            )
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let history = store
+            .property_history(account, id, &["firstname".into(), "lastname".into()])
+            .await
+            .unwrap();
+        let values =
+            |name: &str| -> Vec<String> { history[name].iter().map(|e| e.value.clone()).collect() };
+        assert_eq!(values("firstname"), ["Three", "Two", "One"]);
+        // Written since version 3: the creation entry comes from the update's `previous`.
+        assert_eq!(values("lastname"), ["M", "L"]);
+        assert_eq!(history["lastname"][1].timestamp, record.created_at);
     }
 }
