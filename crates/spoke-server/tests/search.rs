@@ -431,6 +431,98 @@ async fn sorted_pages_of_many_matches() {
     assert_eq!(ids(&page), want);
 }
 
+/// A record archived before the first sorted search and restored by `spoke records restore` (a
+/// process of its own, which the server's in-memory sort keys never hear of) takes its place in
+/// the very next sorted page.
+#[tokio::test]
+async fn sorted_pages_include_records_restored_by_another_process() {
+    let s = Server::start();
+    let c = s.client();
+    c.define(
+        "contacts",
+        json!({"name":"restore_n","label":"n","type":"number","fieldType":"number",
+               "groupName":"contactinformation"}),
+    )
+    .await;
+    let tag = format!("r{}", &common::uuid_like().replace('-', "")[..10]);
+    let inputs: Vec<Value> = (1..=12)
+        .map(|i| json!({"properties": {"restore_n": (i * 10).to_string(), "lastname": tag}}))
+        .collect();
+    let created = c.create_contacts(inputs).await;
+    let mut id_of: Vec<String> = created["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    id_of.sort_by_key(|id| id.parse::<i64>().unwrap());
+    // The top one (restore_n = 120) is archived before any sorted search.
+    let top = id_of[11].clone();
+    assert_eq!(
+        c.delete(&format!("/crm/v3/objects/contacts/{top}"))
+            .await
+            .status,
+        204
+    );
+    let page = |c: &Client| {
+        let body = json!({
+            "filterGroups": [{"filters": [{"propertyName": "lastname", "operator": "EQ", "value": tag}]}],
+            "sorts": [{"propertyName": "restore_n", "direction": "DESCENDING"}],
+            "limit": 3,
+        });
+        let c = c.clone();
+        async move { search(&c, body).await }
+    };
+    let before = page(&c).await;
+    assert_eq!(before["total"], 11);
+    assert_eq!(
+        ids(&before),
+        [id_of[10].clone(), id_of[9].clone(), id_of[8].clone()]
+    );
+    let dir = s.data_dir.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .envs(s.store_env())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let account = run(&["accounts", "list", "--data-dir", &dir])
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let restored = run(&[
+        "records",
+        "restore",
+        "--account",
+        &account,
+        "--object-type",
+        "contacts",
+        "--id",
+        &top,
+        "--data-dir",
+        &dir,
+    ]);
+    assert_eq!(restored.trim(), top);
+    let after = page(&c).await;
+    assert_eq!(after["total"], 12);
+    assert_eq!(
+        ids(&after),
+        [top.clone(), id_of[10].clone(), id_of[9].clone()]
+    );
+    // And the pages after that (served from the rebuilt keys) keep it in place.
+    assert_eq!(ids(&page(&c).await), ids(&after));
+}
+
 /// A filtered search sorted by a number keeps following every write after its first run (the
 /// SQLite store then keeps that sort's keys in memory): updates, cleared values, new records and
 /// archived ones reorder the very next page.

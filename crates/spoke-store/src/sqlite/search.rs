@@ -18,7 +18,7 @@ use spoke_core::value::PropertySet;
 
 use super::objects::records_by_id;
 use super::record_cache::{unique_hash, RecordCache};
-use super::sort_keys::{is_numeric, Column};
+use super::sort_keys::{is_numeric, Column, NoPage};
 use super::sort_walk;
 use super::writer::WriteCtx;
 use super::SqliteStore;
@@ -487,8 +487,15 @@ impl SqliteStore {
                 let matches = sort_walk::unordered_matching_ids(conn, &filter, &params)?;
                 let total = matches.len();
                 if total > q.offset + q.limit {
-                    if let Some(ids) = column.page(&matches, sort.direction, q.offset, q.limit) {
-                        return Ok((total, records_by_id(conn, &self.cache, account, &ot, &ids)?));
+                    match column.page(&matches, sort.direction, q.offset, q.limit) {
+                        Ok(ids) => {
+                            let page = records_by_id(conn, &self.cache, account, &ot, &ids)?;
+                            return Ok((total, page));
+                        }
+                        // Made live by another process since the build: rebuilt with it by the
+                        // next search; the walk serves this one.
+                        Err(NoPage::Stale) => self.sort_keys.forget(Some((account, &ot))),
+                        Err(NoPage::Unusable) => {}
                     }
                 }
             }

@@ -17,6 +17,12 @@
 //! every later write is logged, reads the index, and replays the log over what it read (every
 //! change sets a key, so replaying one its snapshot already had is harmless).
 //!
+//! A column knows which records it has seen: the build reads every live record's entry of the
+//! index (NULL for a record without a value), and the writer reports every record it creates or
+//! updates. A record archived before the build and made live again by another process
+//! (`spoke records restore`) is unknown to it: a search that matches such a record drops the
+//! type's columns and is served by the walk; the next search builds them anew, with it.
+//!
 //! Keys that are not numbers (a stored value that does not parse, from an older store) make a
 //! column unusable: the walk serves its searches. A definition change that rekeys a type's
 //! records drops the type's columns; the next search builds them anew.
@@ -32,10 +38,23 @@ use spoke_core::value::PropertySet;
 /// Ids per page of a column.
 const PAGE: usize = 1024;
 
-/// One property's keys by record id; NaN where a record has none.
+/// A slot of a record the column has not seen (see the module docs): a NaN.
+const UNKNOWN: u64 = 0x7ff8_0000_0000_0000;
+/// A slot of a record seen without a value: a NaN of another payload.
+const NO_KEY: u64 = 0x7ff8_0000_0000_0001;
+
+/// What a column holds for one record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Key(f64),
+    NoKey,
+    Unknown,
+}
+
+/// One property's keys by record id, as f64 bits: a key, [`NO_KEY`] or [`UNKNOWN`].
 #[derive(Default)]
 struct Keys {
-    pages: Vec<Option<Box<[f64; PAGE]>>>,
+    pages: Vec<Option<Box<[u64; PAGE]>>>,
 }
 
 impl Keys {
@@ -45,20 +64,35 @@ impl Keys {
         };
         let (page, slot) = (id / PAGE, id % PAGE);
         if page >= self.pages.len() {
-            if key.is_none() {
-                return;
-            }
             self.pages.resize_with(page + 1, || None);
         }
-        let page = self.pages[page].get_or_insert_with(|| Box::new([f64::NAN; PAGE]));
-        page[slot] = key.unwrap_or(f64::NAN);
+        let page = self.pages[page].get_or_insert_with(|| Box::new([UNKNOWN; PAGE]));
+        // A NaN key (from a stored "NaN") must not read as unknown: it sorts as no value.
+        page[slot] = key.filter(|k| !k.is_nan()).map_or(NO_KEY, f64::to_bits);
     }
 
-    fn get(&self, id: i64) -> Option<f64> {
-        let id = usize::try_from(id).ok()?;
-        let key = self.pages.get(id / PAGE)?.as_ref()?[id % PAGE];
-        (!key.is_nan()).then_some(key)
+    fn get(&self, id: i64) -> Slot {
+        let Ok(id) = usize::try_from(id) else {
+            return Slot::Unknown;
+        };
+        let Some(Some(page)) = self.pages.get(id / PAGE) else {
+            return Slot::Unknown;
+        };
+        match page[id % PAGE] {
+            UNKNOWN => Slot::Unknown,
+            NO_KEY => Slot::NoKey,
+            bits => Slot::Key(f64::from_bits(bits)),
+        }
     }
+}
+
+/// Why [`Column::page`] gave no page: the search is served by the walk either way.
+#[derive(Debug, PartialEq)]
+pub enum NoPage {
+    /// The column is being built or cannot be used.
+    Unusable,
+    /// A match the column has not seen: the type's columns must be rebuilt.
+    Stale,
 }
 
 enum State {
@@ -214,15 +248,16 @@ impl SortKeys {
 }
 
 impl Column {
-    /// Finishes building from `(id, key)` of every live record with a value (read after the
-    /// writer barrier, see the module docs), then the logged changes.
-    pub fn build(&self, read: impl IntoIterator<Item = (i64, Key)>) {
+    /// Finishes building from `(id, key)` of every live record (`None` without a value; read
+    /// after the writer barrier, see the module docs), then the logged changes.
+    pub fn build(&self, read: impl IntoIterator<Item = (i64, Option<Key>)>) {
         let mut keys = Keys::default();
         let mut usable = true;
         for (id, key) in read {
             match key {
-                Key::Num(n) => keys.set(id, Some(n)),
-                Key::Text(_) => usable = false,
+                Some(Key::Num(n)) => keys.set(id, Some(n)),
+                None => keys.set(id, None),
+                Some(Key::Text(_)) => usable = false,
             }
         }
         let Ok(mut state) = self.state.lock() else {
@@ -250,26 +285,27 @@ impl Column {
 
     /// The ids of page `offset .. offset + limit` of `matches` (distinct ids, in any order)
     /// sorted by this column: records with a key by key in `direction`, ties by id; then the
-    /// ones without, by id. `None` when the column stopped being usable.
+    /// ones without, by id.
     pub fn page(
         &self,
         matches: &[i64],
         direction: Direction,
         offset: usize,
         limit: usize,
-    ) -> Option<Vec<i64>> {
+    ) -> Result<Vec<i64>, NoPage> {
         let need = offset.saturating_add(limit);
         let (mut keyed, unkeyed) = {
-            let state = self.state.lock().ok()?;
+            let state = self.state.lock().map_err(|_| NoPage::Unusable)?;
             let State::Ready(keys) = &*state else {
-                return None;
+                return Err(NoPage::Unusable);
             };
             let mut keyed: Vec<(f64, i64)> = Vec::with_capacity(matches.len());
             let mut unkeyed: Vec<i64> = Vec::new();
             for &id in matches {
                 match keys.get(id) {
-                    Some(k) => keyed.push((k, id)),
-                    None => unkeyed.push(id),
+                    Slot::Key(k) => keyed.push((k, id)),
+                    Slot::NoKey => unkeyed.push(id),
+                    Slot::Unknown => return Err(NoPage::Stale),
                 }
             }
             (keyed, unkeyed)
@@ -291,15 +327,13 @@ impl Column {
         if keyed.len() < need {
             unkeyed.sort_unstable();
         }
-        Some(
-            keyed
-                .into_iter()
-                .map(|(_, id)| id)
-                .chain(unkeyed)
-                .skip(offset)
-                .take(limit)
-                .collect(),
-        )
+        Ok(keyed
+            .into_iter()
+            .map(|(_, id)| id)
+            .chain(unkeyed)
+            .skip(offset)
+            .take(limit)
+            .collect())
     }
 }
 
@@ -307,12 +341,17 @@ impl Column {
 mod tests {
     use super::*;
 
-    fn ready(keys: &[(i64, f64)]) -> Column {
+    /// A built column: `keys`, and `keyless` records seen without a value.
+    fn ready(keys: &[(i64, f64)], keyless: &[i64]) -> Column {
         let column = Column {
             property: "n".into(),
             state: Mutex::new(State::Building(Vec::new())),
         };
-        column.build(keys.iter().map(|&(id, k)| (id, Key::Num(k))));
+        column.build(
+            keys.iter()
+                .map(|&(id, k)| (id, Some(Key::Num(k))))
+                .chain(keyless.iter().map(|&id| (id, None))),
+        );
         column
     }
 
@@ -321,23 +360,48 @@ mod tests {
         let mut keys = Keys::default();
         keys.set(5, Some(1.5));
         keys.set(3 * PAGE as i64 + 7, Some(-2.0));
-        keys.set(9_999_999, None);
-        assert_eq!(keys.get(5), Some(1.5));
-        assert_eq!(keys.get(6), None);
-        assert_eq!(keys.get(3 * PAGE as i64 + 7), Some(-2.0));
-        assert_eq!(keys.get(-1), None);
-        assert_eq!(
-            keys.pages.len(),
-            4,
-            "a cleared key far out allocates nothing"
-        );
+        keys.set(9_999, None);
+        assert_eq!(keys.get(5), Slot::Key(1.5));
+        assert_eq!(keys.get(3 * PAGE as i64 + 7), Slot::Key(-2.0));
+        assert_eq!(keys.get(9_999), Slot::NoKey);
+        // Records never set are unknown, on allocated pages or not.
+        assert_eq!(keys.get(6), Slot::Unknown);
+        assert_eq!(keys.get(PAGE as i64), Slot::Unknown);
+        assert_eq!(keys.get(1 << 40), Slot::Unknown);
+        assert_eq!(keys.get(-1), Slot::Unknown);
         keys.set(5, None);
-        assert_eq!(keys.get(5), None);
+        assert_eq!(keys.get(5), Slot::NoKey);
+        keys.set(5, Some(f64::NAN));
+        assert_eq!(keys.get(5), Slot::NoKey);
+    }
+
+    /// A match the column never saw (restored by another process) is not sorted as keyless.
+    #[test]
+    fn a_match_the_column_never_saw_makes_it_stale() {
+        let column = Column {
+            property: "n".into(),
+            state: Mutex::new(State::Building(Vec::new())),
+        };
+        column.build([(1, Some(Key::Num(1.0))), (2, None)]);
+        assert_eq!(
+            column.page(&[1, 2], Direction::Ascending, 0, 10),
+            Ok(vec![1, 2])
+        );
+        assert_eq!(
+            column.page(&[1, 2, 3], Direction::Ascending, 0, 10),
+            Err(NoPage::Stale)
+        );
+        // Once the writer reports the record, it is known.
+        column.state.lock().unwrap().set(3, None);
+        assert_eq!(
+            column.page(&[1, 2, 3], Direction::Ascending, 0, 10),
+            Ok(vec![1, 2, 3])
+        );
     }
 
     #[test]
     fn pages_sort_by_key_then_id_with_unkeyed_last() {
-        let column = ready(&[(1, 3.0), (2, 1.0), (3, 3.0), (4, 2.0), (6, 1.0)]);
+        let column = ready(&[(1, 3.0), (2, 1.0), (3, 3.0), (4, 2.0), (6, 1.0)], &[5, 7]);
         let matches = [7, 3, 1, 5, 2, 6, 4];
         let all = |d| column.page(&matches, d, 0, 100).unwrap();
         assert_eq!(all(Direction::Descending), vec![1, 3, 4, 2, 6, 5, 7]);
@@ -364,7 +428,11 @@ mod tests {
         // Written while the column was read: 1 gets a new key, 2 loses its key.
         column.state.lock().unwrap().set(1, Some(Key::Num(9.0)));
         column.state.lock().unwrap().set(2, None);
-        column.build([(1, Key::Num(1.0)), (2, Key::Num(2.0)), (3, Key::Num(3.0))]);
+        column.build([
+            (1, Some(Key::Num(1.0))),
+            (2, Some(Key::Num(2.0))),
+            (3, Some(Key::Num(3.0))),
+        ]);
         let page = column
             .page(&[1, 2, 3], Direction::Descending, 0, 10)
             .unwrap();
@@ -375,8 +443,9 @@ mod tests {
             .lock()
             .unwrap()
             .set(3, Some(Key::Text("x".into())));
-        assert!(column
-            .page(&[1, 2, 3], Direction::Descending, 0, 10)
-            .is_none());
+        assert_eq!(
+            column.page(&[1, 2, 3], Direction::Descending, 0, 10),
+            Err(NoPage::Unusable)
+        );
     }
 }

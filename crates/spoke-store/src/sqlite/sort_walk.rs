@@ -103,30 +103,36 @@ pub(crate) fn has_key_index(conn: &Connection, object_type: &str, name: &str) ->
     Ok(key_index(conn, object_type, name)?.is_some())
 }
 
-/// `(id, key)` of every live record of the type with a value of `name`, from its index alone
-/// (the build of an in-memory sort key column, sort_keys.rs); `None` when it has no index.
+/// A record id with its key of one property (`None`: no value).
+pub(crate) type IndexedKey = (i64, Option<Key>);
+
+/// `(id, key)` of every live record of the type, `None` for a record without a value of `name`
+/// (the index holds every live record of its type), from its index alone: the build of an
+/// in-memory sort key column (sort_keys.rs). `None` when it has no index.
 pub(crate) fn indexed_keys(
     conn: &Connection,
     account: AccountId,
     object_type: &str,
     name: &str,
-) -> StoreResult<Option<Vec<(i64, Key)>>> {
+) -> StoreResult<Option<Vec<IndexedKey>>> {
     let Some(index) = key_index(conn, object_type, name)? else {
         return Ok(None);
     };
     let key = key_expr(name);
     let sql = format!(
         "SELECT id, {key} FROM objects INDEXED BY \"{index}\" \
-         WHERE account_id = {} AND object_type = '{object_type}' \
-         AND archived_at IS NULL AND {key} IS NOT NULL",
+         WHERE account_id = {} AND object_type = '{object_type}' AND archived_at IS NULL",
         account.0
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([], |r| {
         let key = match r.get_ref(1)? {
-            ValueRef::Integer(n) => Key::Num(n as f64),
-            ValueRef::Real(n) => Key::Num(n),
-            other => Key::Text(String::from_utf8_lossy(other.as_bytes().unwrap_or(b"")).into()),
+            ValueRef::Null => None,
+            ValueRef::Integer(n) => Some(Key::Num(n as f64)),
+            ValueRef::Real(n) => Some(Key::Num(n)),
+            other => Some(Key::Text(
+                String::from_utf8_lossy(other.as_bytes().unwrap_or(b"")).into(),
+            )),
         };
         Ok((r.get::<_, i64>(0)?, key))
     })?;
