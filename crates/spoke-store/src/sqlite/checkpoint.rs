@@ -127,9 +127,13 @@ impl WriterGate {
 /// writer running, and another pass copies what it wrote meanwhile, for a few rounds: measured,
 /// the pause then took 150–180 ms. The rounds do not shrink under sustained writes (each round's
 /// sync carries the last round's writes, ~350 ms each), so their number is bounded.
-fn restart(conn: &Connection, db: &Path, gate: &WriterGate) {
+///
+/// Past [`MAX_WAL_FRAMES`] (`pre_sync` false) the restart goes ahead at once: the disk is behind
+/// the writer, and rounds with the writer running would only let the WAL grow past its bound.
+fn restart(conn: &Connection, db: &Path, gate: &WriterGate, pre_sync: bool) {
     let t0 = Instant::now();
-    for _ in 0..PRE_SYNC_ROUNDS {
+    let rounds = if pre_sync { PRE_SYNC_ROUNDS } else { 0 };
+    for _ in 0..rounds {
         let round = Instant::now();
         let synced = std::fs::File::open(db).and_then(|f| f.sync_data());
         if let Err(e) = synced {
@@ -197,10 +201,9 @@ impl Checkpointer {
                             let growing = frames != last_frames;
                             last_frames = frames;
                             let short = t0.elapsed() < SHORT_PASS;
-                            if growing
-                                && (frames > MAX_WAL_FRAMES || (frames > RESTART_FRAMES && short))
-                            {
-                                restart(&conn, &path, &gate);
+                            let over = frames > MAX_WAL_FRAMES;
+                            if growing && (over || (frames > RESTART_FRAMES && short)) {
+                                restart(&conn, &path, &gate, !over);
                                 false
                             } else {
                                 growing && frames > RESTART_FRAMES
@@ -283,7 +286,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let (_, before, _) = checkpoint(&conn, "PASSIVE").unwrap();
         assert!(before > 100, "{before}");
-        restart(&conn, &path, &WriterGate::default());
+        restart(&conn, &path, &WriterGate::default(), true);
         writer
             .execute("INSERT INTO t (v) VALUES ('after')", [])
             .unwrap();
