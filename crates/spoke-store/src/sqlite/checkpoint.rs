@@ -34,8 +34,9 @@ use rusqlite::Connection;
 const INTERVAL: Duration = Duration::from_millis(200);
 
 /// WAL frames (one page each, ~4 KiB) past which the WAL is restarted after a short pass:
-/// ~512 MiB. Each restart pauses the writer for ~100–300 ms at a million contacts (fsyncs of
-/// the WAL and the database file, mostly), so restarts are kept rare.
+/// ~512 MiB. Each restart pauses the writer for ~150–180 ms under sustained PATCHes at a million
+/// contacts (fsyncs of the WAL and the database file, mostly; see [`restart`]), so restarts are
+/// kept rare.
 const RESTART_FRAMES: i64 = 131_072;
 
 /// A pass this short leaves a small tail to copy back while the writer waits.
