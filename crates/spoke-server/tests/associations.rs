@@ -400,28 +400,8 @@ async fn restore_brings_associations_back() {
         .await;
     assert_eq!(hidden.body["results"], json!([]));
 
-    let dir = s.data_dir.to_str().unwrap().to_string();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
-            .args(args)
-            .envs(s.store_env())
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let account = run(&["accounts", "list", "--data-dir", &dir])
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
-    let restored = run(&[
+    let account = s.first_account();
+    let restored = s.admin(&[
         "records",
         "restore",
         "--account",
@@ -430,8 +410,6 @@ async fn restore_brings_associations_back() {
         "companies",
         "--id",
         &company,
-        "--data-dir",
-        &dir,
     ]);
     assert_eq!(restored.trim(), company);
     let back = c

@@ -431,6 +431,30 @@ async fn sorted_pages_of_many_matches() {
     assert_eq!(ids(&page), want);
 }
 
+/// Defines the number property `property` on contacts and creates `n` contacts sharing a new
+/// last name (the tag returned) with `property` = 10, 20, …, 10·n; their ids in creation order.
+async fn numbered_contacts(c: &Client, property: &str, n: i64) -> (String, Vec<String>) {
+    c.define(
+        "contacts",
+        json!({"name": property, "label": "n", "type": "number", "fieldType": "number",
+               "groupName": "contactinformation"}),
+    )
+    .await;
+    let tag = format!("n{}", &common::uuid_like().replace('-', "")[..10]);
+    let inputs: Vec<Value> = (1..=n)
+        .map(|i| json!({"properties": {property: (i * 10).to_string(), "lastname": tag}}))
+        .collect();
+    let created = c.create_contacts(inputs).await;
+    let mut ids: Vec<String> = created["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort_by_key(|id| id.parse::<i64>().unwrap());
+    (tag, ids)
+}
+
 /// A record archived before the first sorted search and restored by `spoke records restore` (a
 /// process of its own, which the server's in-memory sort keys never hear of) takes its place in
 /// the very next sorted page.
@@ -438,24 +462,7 @@ async fn sorted_pages_of_many_matches() {
 async fn sorted_pages_include_records_restored_by_another_process() {
     let s = Server::start();
     let c = s.client();
-    c.define(
-        "contacts",
-        json!({"name":"restore_n","label":"n","type":"number","fieldType":"number",
-               "groupName":"contactinformation"}),
-    )
-    .await;
-    let tag = format!("r{}", &common::uuid_like().replace('-', "")[..10]);
-    let inputs: Vec<Value> = (1..=12)
-        .map(|i| json!({"properties": {"restore_n": (i * 10).to_string(), "lastname": tag}}))
-        .collect();
-    let created = c.create_contacts(inputs).await;
-    let mut id_of: Vec<String> = created["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    id_of.sort_by_key(|id| id.parse::<i64>().unwrap());
+    let (tag, id_of) = numbered_contacts(&c, "restore_n", 12).await;
     // The top one (restore_n = 120) is archived before any sorted search.
     let top = id_of[11].clone();
     assert_eq!(
@@ -479,28 +486,8 @@ async fn sorted_pages_include_records_restored_by_another_process() {
         ids(&before),
         [id_of[10].clone(), id_of[9].clone(), id_of[8].clone()]
     );
-    let dir = s.data_dir.to_str().unwrap().to_string();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
-            .args(args)
-            .envs(s.store_env())
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let account = run(&["accounts", "list", "--data-dir", &dir])
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
-    let restored = run(&[
+    let account = s.first_account();
+    let restored = s.admin(&[
         "records",
         "restore",
         "--account",
@@ -509,8 +496,6 @@ async fn sorted_pages_include_records_restored_by_another_process() {
         "contacts",
         "--id",
         &top,
-        "--data-dir",
-        &dir,
     ]);
     assert_eq!(restored.trim(), top);
     let after = page(&c).await;
@@ -530,25 +515,8 @@ async fn sorted_pages_include_records_restored_by_another_process() {
 async fn sorted_pages_follow_writes_after_the_first_search() {
     let s = Server::start();
     let c = s.client();
-    let g = "contactinformation";
-    c.define(
-        "contacts",
-        json!({"name":"follow_n","label":"n","type":"number","fieldType":"number","groupName":g}),
-    )
-    .await;
-    let tag = format!("f{}", &common::uuid_like().replace('-', "")[..10]);
     // follow_n = 10, 20, …, 400.
-    let inputs: Vec<Value> = (1..=40)
-        .map(|i| json!({"properties": {"follow_n": (i * 10).to_string(), "lastname": tag}}))
-        .collect();
-    let created = c.create_contacts(inputs).await;
-    let mut id_of: Vec<String> = created["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    id_of.sort_by_key(|id| id.parse::<i64>().unwrap());
+    let (tag, id_of) = numbered_contacts(&c, "follow_n", 40).await;
     let top = |c: &Client, limit: usize| {
         let body = json!({
             "filterGroups": [{"filters": [{"propertyName": "lastname", "operator": "EQ", "value": tag}]}],

@@ -152,6 +152,36 @@ impl Server {
         store_env(&self.database_url)
     }
 
+    /// Runs a `spoke` admin command on this server's store (`--data-dir` is added), as another
+    /// process; panics unless it succeeds, returns what it printed.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .envs(self.store_env())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run spoke");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The id of the store's first account, as `spoke accounts list` prints it.
+    pub fn first_account(&self) -> String {
+        let accounts = self.admin(&["accounts", "list"]);
+        accounts
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill9(mut self) -> Option<tempfile::TempDir> {
         let _ = self.child.kill();

@@ -487,10 +487,8 @@ pub(crate) fn records_by_id(
 ) -> StoreResult<Vec<ObjectRecord>> {
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
-        let id = ObjectId(id);
-        if let Some(cached) = cache.get(account, object_type, id) {
-            out.push(cached?);
-        } else if let Some(record) = read_live_filling(conn, cache, account, object_type, id)? {
+        if let Some(record) = record_by_id(conn, cache, account, object_type, ObjectId(id), false)?
+        {
             out.push(record);
         }
     }
@@ -549,6 +547,18 @@ fn record_by_id(
     if let Some(cached) = cache.get(account, object_type, id) {
         return Ok(Some(cached?));
     }
+    stored_record(conn, cache, account, object_type, id, archived)
+}
+
+/// [`record_by_id`] for a record the cache did not have: from SQLite only.
+fn stored_record(
+    conn: &Connection,
+    cache: &RecordCache,
+    account: AccountId,
+    object_type: &str,
+    id: ObjectId,
+    archived: bool,
+) -> StoreResult<Option<ObjectRecord>> {
     if let Some(record) = read_live_filling(conn, cache, account, object_type, id)? {
         return Ok(Some(record));
     }
@@ -703,11 +713,12 @@ impl SqliteStore {
         archived: bool,
     ) -> StoreResult<Option<ObjectRecord>> {
         let ot = object_type.object_type_id.0.as_str();
+        // A hit needs no read connection; a miss is not looked up in the cache twice.
         if let Some(cached) = self.cache.get(account, ot, id) {
             return Ok(Some(cached?));
         }
         self.reads
-            .with(|conn| record_by_id(conn, &self.cache, account, ot, id, archived))
+            .with(|conn| stored_record(conn, &self.cache, account, ot, id, archived))
     }
 
     pub(crate) async fn find_by_unique_value_impl(
