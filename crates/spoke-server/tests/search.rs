@@ -508,6 +508,125 @@ async fn sorted_pages_include_records_restored_by_another_process() {
     assert_eq!(ids(&page(&c).await), ids(&after));
 }
 
+/// Range searches on one number (the SQLite store answers them from its in-memory key columns
+/// once built) give what SQLite gives, and follow every write: updates into and out of the
+/// range, cleared values, new records, archives, and a restore by `spoke records restore` (a
+/// process of its own, which the columns never hear of). Each answer is checked against the
+/// same search with one more filter that matches every record (then SQLite answers it).
+#[tokio::test]
+async fn range_searches_follow_writes_and_restores_by_another_process() {
+    let s = Server::start();
+    let c = s.client();
+    c.define(
+        "contacts",
+        json!({"name": "range_rank", "label": "rank", "type": "number", "fieldType": "number",
+               "groupName": "contactinformation"}),
+    )
+    .await;
+    // range_n = 10, 20, …, 200; range_rank falls as range_n grows, unset for every fifth.
+    let (tag, id_of) = numbered_contacts(&c, "range_n", 20).await;
+    for (i, id) in id_of.iter().enumerate().filter(|(i, _)| i % 5 != 4) {
+        let r = c
+            .patch(
+                &format!("/crm/v3/objects/contacts/{id}"),
+                json!({"properties": {"range_rank": (100 - i).to_string()}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let range = |sort: Option<&str>, limit: usize, with_sqlite: bool| {
+        let mut filters = vec![
+            json!({"propertyName": "range_n", "operator": "GTE", "value": "50"}),
+            json!({"propertyName": "range_n", "operator": "LT", "value": "150"}),
+        ];
+        if with_sqlite {
+            filters.push(json!({"propertyName": "lastname", "operator": "EQ", "value": tag}));
+        }
+        let mut body = json!({"filterGroups": [{"filters": filters}], "limit": limit});
+        if let Some(sort) = sort {
+            body["sorts"] = json!([{"propertyName": sort, "direction": "DESCENDING"}]);
+        }
+        let c = c.clone();
+        async move { search(&c, body).await }
+    };
+    // Every shape answered by both, compared; the ids of the unsorted one.
+    let check = || async {
+        let mut unsorted = Vec::new();
+        for sort in [None, Some("range_n"), Some("range_rank")] {
+            for limit in [3, 100] {
+                let columns = range(sort, limit, false).await;
+                let sqlite = range(sort, limit, true).await;
+                assert_eq!(columns["total"], sqlite["total"], "{sort:?} {limit}");
+                assert_eq!(ids(&columns), ids(&sqlite), "{sort:?} {limit}");
+                if sort.is_none() && limit == 100 {
+                    unsorted = ids(&columns);
+                }
+            }
+        }
+        unsorted
+    };
+    // range_n 50..140: the 5th to the 14th record.
+    assert_eq!(check().await, id_of[4..14].to_vec());
+    let by_rank = range(Some("range_rank"), 100, false).await;
+    // Ranked ones by rank, descending (creation order), then the two without a rank.
+    let mut want: Vec<String> = (4..14)
+        .filter(|i| i % 5 != 4)
+        .map(|i| id_of[i].clone())
+        .collect();
+    want.extend([id_of[4].clone(), id_of[9].clone()]);
+    assert_eq!(ids(&by_rank), want);
+    let patch = |id: String, properties: Value| {
+        let c = c.clone();
+        async move {
+            let r = c
+                .patch(
+                    &format!("/crm/v3/objects/contacts/{id}"),
+                    json!({ "properties": properties }),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    // Into the range, out of it, a cleared value, a new record.
+    patch(id_of[0].clone(), json!({"range_n": "55"})).await;
+    patch(id_of[5].clone(), json!({"range_n": "150"})).await;
+    patch(id_of[6].clone(), json!({"range_n": ""})).await;
+    let created = c
+        .create_contacts(vec![
+            json!({"properties": {"range_n": "149.5", "lastname": tag}}),
+        ])
+        .await;
+    let new_id = created["results"][0]["id"].as_str().unwrap().to_string();
+    let mut want: Vec<String> = [0, 4, 7, 8, 9, 10, 11, 12, 13]
+        .map(|i| id_of[i].clone())
+        .to_vec();
+    want.push(new_id.clone());
+    assert_eq!(check().await, want);
+    // Archived leaves it; restored by another process, it is back at once.
+    let gone = id_of[10].clone();
+    assert_eq!(
+        c.delete(&format!("/crm/v3/objects/contacts/{gone}"))
+            .await
+            .status,
+        204
+    );
+    let without: Vec<String> = want.iter().filter(|id| **id != gone).cloned().collect();
+    assert_eq!(check().await, without);
+    let account = s.first_account();
+    let restored = s.admin(&[
+        "records",
+        "restore",
+        "--account",
+        &account,
+        "--object-type",
+        "contacts",
+        "--id",
+        &gone,
+    ]);
+    assert_eq!(restored.trim(), gone);
+    assert_eq!(check().await, want);
+}
+
 /// A filtered search sorted by a number keeps following every write after its first run (the
 /// SQLite store then keeps that sort's keys in memory): updates, cleared values, new records and
 /// archived ones reorder the very next page.

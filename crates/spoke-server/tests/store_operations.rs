@@ -77,7 +77,7 @@ fn migrate_applies_the_schema_and_a_newer_sqlite_schema_is_refused() {
     let out = spoke(&["migrate", "--data-dir", d]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(stdout.starts_with("schema version 3"), "{stdout}");
+    assert!(stdout.starts_with("schema version 4"), "{stdout}");
     let conn = rusqlite::Connection::open(dir.path().join("spoke.sqlite3")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
@@ -183,9 +183,10 @@ async fn a_version_1_sqlite_store_moves_its_search_keys_to_the_key_columns() {
         conn.execute_batch(&format!("ALTER TABLE objects DROP COLUMN k{k}"))
             .unwrap();
     }
-    // Nor had it the history rows' `previous` (migration 3).
+    // Nor had it the history rows' `previous` (migration 3), nor the restore count (4).
     conn.execute_batch(
-        "ALTER TABLE property_history DROP COLUMN previous; PRAGMA user_version = 1",
+        "ALTER TABLE property_history DROP COLUMN previous; DROP TABLE record_restores; \
+         PRAGMA user_version = 1",
     )
     .unwrap();
     drop(conn);
@@ -196,7 +197,7 @@ async fn a_version_1_sqlite_store_moves_its_search_keys_to_the_key_columns() {
     assert_eq!(
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
             .unwrap(),
-        3
+        4
     );
     let history_columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('property_history')")
@@ -303,7 +304,7 @@ fn migrate_applies_the_schema_and_a_newer_postgres_schema_is_refused() {
         // Idempotent: the second run finds nothing to do.
         let out = spoke(&["migrate", "--database-url", &url]);
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema version 3"));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema version 4"));
     }
     let psql = Command::new("psql")
         .arg(&url)

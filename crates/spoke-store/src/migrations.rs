@@ -8,6 +8,10 @@ pub const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_history_previous.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_record_restores.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in step with [`SQLITE`]: the same versions, each doing on PostgreSQL
@@ -21,6 +25,10 @@ pub const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         include_str!("../migrations/postgres/0003_history_previous.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_record_restores.sql"),
     ),
 ];
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod associations;
 mod checkpoint;
+mod column_search;
 mod objects;
 mod page_cache;
 mod pipelines;

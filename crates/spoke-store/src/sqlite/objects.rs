@@ -827,6 +827,15 @@ impl SqliteStore {
                     );
                     restored.push(id);
                 }
+                if !restored.is_empty() {
+                    // Counted for servers on this store that keep in-memory key columns: this
+                    // may be another process than theirs (see sort_keys.rs). This process
+                    // drops its own.
+                    ctx.conn
+                        .prepare_cached("UPDATE record_restores SET count = count + 1")?
+                        .execute([])?;
+                    ctx.sort_key_forgets.push(None);
+                }
                 Ok(restored)
             })
             .await
@@ -859,6 +868,8 @@ impl SqliteStore {
                         .execute(params![now.millis(), version + 1, id.0])?;
                     ctx.text.remove(id.0);
                     ctx.cache_changes.push(CacheChange::Remove(id));
+                    ctx.sort_keys
+                        .archived(account, &ot, id.0, &mut ctx.sort_key_changes);
                     // Archived records leave the search indexes, so their unique values can be
                     // used again (HubSpot's behaviour here is unconfirmed).
                 }

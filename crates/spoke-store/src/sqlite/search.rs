@@ -16,6 +16,7 @@ use spoke_core::search::{
 };
 use spoke_core::value::PropertySet;
 
+use super::column_search;
 use super::objects::records_by_id;
 use super::record_cache::{unique_hash, RecordCache};
 use super::sort_keys::{is_numeric, Column, NoPage};
@@ -477,6 +478,9 @@ impl SqliteStore {
                 return found;
             }
         }
+        if let Some(found) = self.search_in_columns(account, &set, &ot, &q).await? {
+            return Ok(found);
+        }
         let unique = unique.map(|(name, key)| unique_hash(account, &ot, name, key));
         let (filter, params) = where_sql(account, &ot, &q);
         let column = self.sort_key_column(account, &set, &ot, &q).await;
@@ -570,6 +574,68 @@ impl SqliteStore {
         Some(Ok((1, page)))
     }
 
+    /// A range search answered from the key columns (column_search.rs): `None` when it is not
+    /// one, or a column it needs is not ready (then SQLite answers).
+    async fn search_in_columns(
+        &self,
+        account: AccountId,
+        set: &PropertySet,
+        ot: &str,
+        q: &SearchQuery,
+    ) -> StoreResult<Option<(usize, Vec<ObjectRecord>)>> {
+        let Some((name, range)) = column_search::range_filter(set, q) else {
+            return Ok(None);
+        };
+        let Ok(sort) = column_search::column_sort(set, q) else {
+            return Ok(None);
+        };
+        let Some(filter) = self.key_column(account, ot, name).await else {
+            return Ok(None);
+        };
+        let sort = match sort {
+            None => None,
+            Some((property, direction)) => match self.key_column(account, ot, property).await {
+                Some(column) => Some((column, direction)),
+                None => return Ok(None),
+            },
+        };
+        self.reads.with(|conn| {
+            let restores = column_search::restore_count(conn)?;
+            let built = |c: &Column| c.restores() == Some(restores);
+            if !built(&filter) || sort.as_ref().is_some_and(|(c, _)| !built(c)) {
+                // Restored by another process since a build: the columns go, and are built
+                // anew by the next search.
+                self.sort_keys.forget(None);
+                return Ok(None);
+            }
+            let (total, ids) = {
+                let Some(_consistent) = self.sort_keys.consistent() else {
+                    return Ok(None);
+                };
+                let Ok(matches) = filter.in_range(&range) else {
+                    return Ok(None);
+                };
+                let total = matches.len();
+                let ids = match &sort {
+                    None => column_search::by_id(matches, q.offset, q.limit),
+                    Some((column, direction)) => {
+                        match column.page(&matches, *direction, q.offset, q.limit) {
+                            Ok(ids) => ids,
+                            Err(NoPage::Stale) => {
+                                self.sort_keys.forget(Some((account, ot)));
+                                return Ok(None);
+                            }
+                            Err(NoPage::Unusable) => return Ok(None),
+                        }
+                    }
+                };
+                (total, ids)
+            };
+            let page = records_by_id(conn, &self.cache, account, ot, &ids)?;
+            Ok(Some((total, page)))
+        })
+    }
+
     /// The in-memory sort key column of this search's sort (sort_keys.rs), built when new: for
     /// a filtered search sorted by a number, date or datetime other than what it filters on,
     /// the searches the sort walk serves. `None` for other searches, and while the column is
@@ -591,10 +657,16 @@ impl SqliteStore {
         {
             return None;
         }
+        self.key_column(account, ot, name).await
+    }
+
+    /// The key column of a number, date or datetime property (sort_keys.rs), built when new.
+    /// `None` while another search builds it, when it cannot be used, and for a property
+    /// without a search index (a column is built from the index).
+    async fn key_column(&self, account: AccountId, ot: &str, name: &str) -> Option<Arc<Column>> {
         if let Ok(ready) = self.sort_keys.column(account, ot, name) {
             return ready;
         }
-        // Only a property with a search index gets a column (it is built from the index).
         let indexed = self
             .reads
             .with(|conn| sort_walk::has_key_index(conn, ot, name));
@@ -605,14 +677,22 @@ impl SqliteStore {
         // From here every write is logged for the column; the writer's current transaction
         // ends first (its writes then are in what the build reads).
         let built = match self.writer.run(|_| Ok(())).await {
-            Ok(()) => self
-                .reads
-                .with(|conn| sort_walk::indexed_keys(conn, account, ot, name)),
+            Ok(()) => self.reads.with(|conn| {
+                // The keys and the restore count from one snapshot.
+                let tx = rusqlite::Transaction::new_unchecked(
+                    conn,
+                    rusqlite::TransactionBehavior::Deferred,
+                )?;
+                let restores = column_search::restore_count(&tx)?;
+                let keys = sort_walk::indexed_keys(&tx, account, ot, name)?;
+                tx.commit()?;
+                Ok(keys.map(|keys| (keys, restores)))
+            }),
             Err(e) => Err(e),
         };
         match built {
-            Ok(Some(keys)) => {
-                column.build(keys);
+            Ok(Some((keys, restores))) => {
+                column.build(keys, restores);
                 Some(column)
             }
             Ok(None) => {
@@ -621,7 +701,7 @@ impl SqliteStore {
                 None
             }
             Err(e) => {
-                tracing::warn!(error = %e, property = %name, "cannot build a sort key column");
+                tracing::warn!(error = %e, property = %name, "cannot build a key column");
                 column.abandon();
                 None
             }

@@ -27,7 +27,7 @@
 //! column unusable: the walk serves its searches. A definition change that rekeys a type's
 //! records drops the type's columns; the next search builds them anew.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use spoke_core::ids::AccountId;
@@ -51,16 +51,48 @@ enum Slot {
     Unknown,
 }
 
-/// One property's keys by record id, as f64 bits: a key, [`NO_KEY`] or [`UNKNOWN`].
+/// One property's keys by record id, as f64 bits: a key, [`NO_KEY`] or [`UNKNOWN`]; and the
+/// keyed records in key order, for range filters.
 #[derive(Default)]
 struct Keys {
     pages: Vec<Option<Box<[u64; PAGE]>>>,
+    /// `(order_bits(key), id)` of every live record with a key.
+    ordered: BTreeSet<(u64, i64)>,
+}
+
+/// A key's bits in an order that is the numeric order of keys (`-0.0` is `0.0`; no NaN here).
+fn order_bits(key: f64) -> u64 {
+    let key = if key == 0.0 { 0.0 } else { key };
+    let bits = key.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 impl Keys {
-    fn set(&mut self, id: i64, key: Option<f64>) {
+    /// Built from what a column's build read: one bulk build of the ordered keys, rather than
+    /// a million single inserts.
+    fn from_read(read: &[(i64, Option<f64>)]) -> Keys {
+        let mut keys = Keys::default();
+        let mut ordered = Vec::with_capacity(read.len());
+        for &(id, key) in read {
+            if let Some(bits) = keys.set_slot(id, key) {
+                ordered.push((bits, id));
+            }
+        }
+        ordered.sort_unstable();
+        ordered.dedup();
+        keys.ordered = ordered.into_iter().collect();
+        keys
+    }
+
+    /// Writes a slot; its key's order bits when it now has one. The ordered keys are the
+    /// caller's to keep.
+    fn set_slot(&mut self, id: i64, key: Option<f64>) -> Option<u64> {
         let Ok(id) = usize::try_from(id) else {
-            return;
+            return None;
         };
         let (page, slot) = (id / PAGE, id % PAGE);
         if page >= self.pages.len() {
@@ -68,7 +100,32 @@ impl Keys {
         }
         let page = self.pages[page].get_or_insert_with(|| Box::new([UNKNOWN; PAGE]));
         // A NaN key (from a stored "NaN") must not read as unknown: it sorts as no value.
-        page[slot] = key.filter(|k| !k.is_nan()).map_or(NO_KEY, f64::to_bits);
+        let key = key.filter(|k| !k.is_nan());
+        page[slot] = key.map_or(NO_KEY, f64::to_bits);
+        key.map(order_bits)
+    }
+
+    fn set(&mut self, id: i64, key: Option<f64>) {
+        self.unorder(id);
+        if let Some(bits) = self.set_slot(id, key) {
+            self.ordered.insert((bits, id));
+        }
+    }
+
+    /// An archived record: no longer live, so unknown, and out of the ordered keys.
+    fn archive(&mut self, id: i64) {
+        self.unorder(id);
+        if let Ok(i) = usize::try_from(id) {
+            if let Some(Some(page)) = self.pages.get_mut(i / PAGE) {
+                page[i % PAGE] = UNKNOWN;
+            }
+        }
+    }
+
+    fn unorder(&mut self, id: i64) {
+        if let Slot::Key(old) = self.get(id) {
+            self.ordered.remove(&(order_bits(old), id));
+        }
     }
 
     fn get(&self, id: i64) -> Slot {
@@ -84,6 +141,84 @@ impl Keys {
             bits => Slot::Key(f64::from_bits(bits)),
         }
     }
+
+    /// The ids of the live records whose key is in `range`, in key order.
+    fn in_range(&self, range: &KeyRange) -> Vec<i64> {
+        let (Some(lo), Some(hi)) = (range.lo.map(order_bits), range.hi.map(order_bits)) else {
+            return Vec::new();
+        };
+        // Ids bound the ties: (k, MIN) is before every entry of key k, (k, MAX) after.
+        let start = if range.lo_inclusive {
+            (lo, i64::MIN)
+        } else {
+            (lo, i64::MAX)
+        };
+        let end = if range.hi_inclusive {
+            (hi, i64::MAX)
+        } else {
+            (hi, i64::MIN)
+        };
+        // BTreeSet::range panics on a start past its end.
+        if start >= end {
+            return Vec::new();
+        }
+        self.ordered.range(start..=end).map(|&(_, id)| id).collect()
+    }
+}
+
+/// The keys a range filter accepts: `lo ..= hi`, either end exclusive. Infinite ends stand for
+/// unbounded ones (no key is infinite but an infinite one, which they include). `None` ends:
+/// nothing matches (a NaN bound, which matches nothing in SQLite either).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyRange {
+    lo: Option<f64>,
+    lo_inclusive: bool,
+    hi: Option<f64>,
+    hi_inclusive: bool,
+}
+
+impl Default for KeyRange {
+    /// Every key.
+    fn default() -> KeyRange {
+        KeyRange {
+            lo: Some(f64::NEG_INFINITY),
+            lo_inclusive: true,
+            hi: Some(f64::INFINITY),
+            hi_inclusive: true,
+        }
+    }
+}
+
+impl KeyRange {
+    /// Keys `>= v` (`inclusive`) or `> v`, within this range.
+    pub fn above(self, v: f64, inclusive: bool) -> KeyRange {
+        if v.is_nan() {
+            return KeyRange { lo: None, ..self };
+        }
+        match self.lo {
+            Some(lo) if v > lo || (v == lo && !inclusive) => KeyRange {
+                lo: Some(v),
+                lo_inclusive: inclusive,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    /// Keys `<= v` (`inclusive`) or `< v`, within this range.
+    pub fn below(self, v: f64, inclusive: bool) -> KeyRange {
+        if v.is_nan() {
+            return KeyRange { hi: None, ..self };
+        }
+        match self.hi {
+            Some(hi) if v < hi || (v == hi && !inclusive) => KeyRange {
+                hi: Some(v),
+                hi_inclusive: inclusive,
+                ..self
+            },
+            _ => self,
+        }
+    }
 }
 
 /// Why [`Column::page`] gave no page: the search is served by the walk either way.
@@ -95,22 +230,33 @@ pub enum NoPage {
     Stale,
 }
 
+/// A change the writer reports to a column.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    /// A record created or updated: its key (`None`: no value).
+    Key(Option<Key>),
+    /// A record archived: no longer live.
+    Archived,
+}
+
 enum State {
     /// Being built: the writer's changes since the column was registered, in commit order.
-    Building(Vec<(i64, Option<Key>)>),
-    Ready(Keys),
+    Building(Vec<(i64, Change)>),
+    /// Built, with the store's restore count its build read (see [`Column::restores`]).
+    Ready(Keys, i64),
     /// A key that is not a number was met.
     Unusable,
 }
 
 impl State {
-    fn set(&mut self, id: i64, key: Option<Key>) {
+    fn set(&mut self, id: i64, change: Change) {
         match self {
-            State::Building(log) => log.push((id, key)),
-            State::Ready(keys) => match key {
-                Some(Key::Text(_)) => *self = State::Unusable,
-                Some(Key::Num(n)) => keys.set(id, Some(n)),
-                None => keys.set(id, None),
+            State::Building(log) => log.push((id, change)),
+            State::Ready(keys, _) => match change {
+                Change::Key(Some(Key::Text(_))) => *self = State::Unusable,
+                Change::Key(Some(Key::Num(n))) => keys.set(id, Some(n)),
+                Change::Key(None) => keys.set(id, None),
+                Change::Archived => keys.archive(id),
             },
             State::Unusable => {}
         }
@@ -126,7 +272,7 @@ pub struct Column {
 pub struct SortKeyChange {
     column: Arc<Column>,
     id: i64,
-    key: Option<Key>,
+    change: Change,
 }
 
 /// Account → object type → its columns (nested, so that the writer looks a type up by `&str`
@@ -136,6 +282,10 @@ type Columns = HashMap<i64, HashMap<String, Vec<Arc<Column>>>>;
 #[derive(Default)]
 pub struct SortKeys {
     columns: RwLock<Columns>,
+    /// Held (exclusively) while the writer applies one transaction's changes, and (shared) by a
+    /// search that reads two columns: it sees both before or both after a transaction, so a
+    /// record just created is never in one column and unknown to the other.
+    gate: RwLock<()>,
 }
 
 /// Whether a property's keys are numbers (numbers, dates and datetimes).
@@ -149,6 +299,18 @@ pub fn is_numeric(set: &PropertySet, property: &str) -> bool {
 }
 
 impl SortKeys {
+    /// The columns of one account's type, when it has any.
+    fn type_columns<R>(
+        &self,
+        account: AccountId,
+        ot: &str,
+        f: impl FnOnce(&[Arc<Column>]) -> R,
+    ) -> Option<R> {
+        let columns = self.columns.read().ok()?;
+        let list = columns.get(&account.0)?.get(ot)?;
+        Some(f(list))
+    }
+
     /// The writer: the key changes of a record it has just written (before COMMIT).
     pub fn changes(
         &self,
@@ -158,39 +320,50 @@ impl SortKeys {
         properties: &std::collections::BTreeMap<String, String>,
         out: &mut Vec<SortKeyChange>,
     ) {
-        let Ok(columns) = self.columns.read() else {
-            return;
-        };
-        if columns.is_empty() {
-            return;
-        }
-        let ot = &set.object_type.object_type_id.0;
-        let Some(list) = columns
-            .get(&account.0)
-            .and_then(|types| types.get(ot.as_str()))
-        else {
-            return;
-        };
-        for column in list {
-            let key = match (set.get(&column.property), properties.get(&column.property)) {
-                (Some(def), Some(value)) => search_key(def, value),
-                _ => None,
-            };
-            out.push(SortKeyChange {
+        self.type_columns(account, &set.object_type.object_type_id.0, |list| {
+            for column in list {
+                let key = match (set.get(&column.property), properties.get(&column.property)) {
+                    (Some(def), Some(value)) => search_key(def, value),
+                    _ => None,
+                };
+                out.push(SortKeyChange {
+                    column: Arc::clone(column),
+                    id,
+                    change: Change::Key(key),
+                });
+            }
+        });
+    }
+
+    /// The writer: a record it has just archived (before COMMIT).
+    pub fn archived(&self, account: AccountId, ot: &str, id: i64, out: &mut Vec<SortKeyChange>) {
+        self.type_columns(account, ot, |list| {
+            out.extend(list.iter().map(|column| SortKeyChange {
                 column: Arc::clone(column),
                 id,
-                key,
-            });
+                change: Change::Archived,
+            }))
+        });
+    }
+
+    /// The writer, after COMMIT: applies one transaction's key changes, all at once for readers
+    /// of several columns (see `gate`).
+    pub fn apply(&self, changes: Vec<SortKeyChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let _gate = self.gate.write();
+        for change in changes {
+            if let Ok(mut state) = change.column.state.lock() {
+                state.set(change.id, change.change);
+            }
         }
     }
 
-    /// The writer, after COMMIT: applies one transaction's key changes.
-    pub fn apply(changes: Vec<SortKeyChange>) {
-        for change in changes {
-            if let Ok(mut state) = change.column.state.lock() {
-                state.set(change.id, change.key);
-            }
-        }
+    /// Shared by searches that read several columns, so that no transaction is half applied
+    /// across them (see `gate`).
+    pub fn consistent(&self) -> Option<std::sync::RwLockReadGuard<'_, ()>> {
+        self.gate.read().ok()
     }
 
     /// Drops the columns of a type whose records were rekeyed (after COMMIT), or every column
@@ -222,7 +395,7 @@ impl SortKeys {
             .and_then(|types| types.get(ot))
             .and_then(|l| l.iter().find(|c| c.property == property))
             .ok_or(())?;
-        let ready = matches!(c.state.lock().as_deref(), Ok(State::Ready(_)));
+        let ready = matches!(c.state.lock().as_deref(), Ok(State::Ready(..)));
         Ok(ready.then(|| Arc::clone(c)))
     }
 
@@ -249,21 +422,24 @@ impl SortKeys {
 
 impl Column {
     /// Finishes building from `(id, key)` of every live record (`None` without a value; read
-    /// after the writer barrier, see the module docs), then the logged changes.
-    pub fn build(&self, read: impl IntoIterator<Item = (i64, Option<Key>)>) {
-        let mut keys = Keys::default();
+    /// after the writer barrier, see the module docs) and the store's restore count read in the
+    /// same snapshot, then the logged changes.
+    pub fn build(&self, read: impl IntoIterator<Item = (i64, Option<Key>)>, restores: i64) {
+        let mut numbers = Vec::new();
         let mut usable = true;
         for (id, key) in read {
             match key {
-                Some(Key::Num(n)) => keys.set(id, Some(n)),
-                None => keys.set(id, None),
+                Some(Key::Num(n)) => numbers.push((id, Some(n))),
+                None => numbers.push((id, None)),
                 Some(Key::Text(_)) => usable = false,
             }
         }
+        let keys = Keys::from_read(&numbers);
+        drop(numbers);
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        let log = match std::mem::replace(&mut *state, State::Ready(keys)) {
+        let log = match std::mem::replace(&mut *state, State::Ready(keys, restores)) {
             State::Building(log) => log,
             _ => Vec::new(),
         };
@@ -271,8 +447,8 @@ impl Column {
             *state = State::Unusable;
             return;
         }
-        for (id, key) in log {
-            state.set(id, key);
+        for (id, change) in log {
+            state.set(id, change);
         }
     }
 
@@ -281,6 +457,26 @@ impl Column {
         if let Ok(mut state) = self.state.lock() {
             *state = State::Unusable;
         }
+    }
+
+    /// The store's restore count when the column was built (`None` unless it is ready). Only
+    /// this process's writes keep a column; the one write to records another process makes,
+    /// `spoke records restore`, counts itself in the store (`record_restores`), so a column
+    /// built before a different count misses records and must not answer a filter.
+    pub fn restores(&self) -> Option<i64> {
+        match &*self.state.lock().ok()? {
+            State::Ready(_, restores) => Some(*restores),
+            _ => None,
+        }
+    }
+
+    /// The ids of the live records whose key is in `range`, in key order (ties by id).
+    pub fn in_range(&self, range: &KeyRange) -> Result<Vec<i64>, NoPage> {
+        let state = self.state.lock().map_err(|_| NoPage::Unusable)?;
+        let State::Ready(keys, _) = &*state else {
+            return Err(NoPage::Unusable);
+        };
+        Ok(keys.in_range(range))
     }
 
     /// The ids of page `offset .. offset + limit` of `matches` (distinct ids, in any order)
@@ -296,7 +492,7 @@ impl Column {
         let need = offset.saturating_add(limit);
         let (mut keyed, unkeyed) = {
             let state = self.state.lock().map_err(|_| NoPage::Unusable)?;
-            let State::Ready(keys) = &*state else {
+            let State::Ready(keys, _) = &*state else {
                 return Err(NoPage::Unusable);
             };
             let mut keyed: Vec<(f64, i64)> = Vec::with_capacity(matches.len());
@@ -351,6 +547,7 @@ mod tests {
             keys.iter()
                 .map(|&(id, k)| (id, Some(Key::Num(k))))
                 .chain(keyless.iter().map(|&id| (id, None))),
+            0,
         );
         column
     }
@@ -382,7 +579,7 @@ mod tests {
             property: "n".into(),
             state: Mutex::new(State::Building(Vec::new())),
         };
-        column.build([(1, Some(Key::Num(1.0))), (2, None)]);
+        column.build([(1, Some(Key::Num(1.0))), (2, None)], 0);
         assert_eq!(
             column.page(&[1, 2], Direction::Ascending, 0, 10),
             Ok(vec![1, 2])
@@ -392,7 +589,7 @@ mod tests {
             Err(NoPage::Stale)
         );
         // Once the writer reports the record, it is known.
-        column.state.lock().unwrap().set(3, None);
+        column.state.lock().unwrap().set(3, Change::Key(None));
         assert_eq!(
             column.page(&[1, 2, 3], Direction::Ascending, 0, 10),
             Ok(vec![1, 2, 3])
@@ -426,13 +623,20 @@ mod tests {
             state: Mutex::new(State::Building(Vec::new())),
         };
         // Written while the column was read: 1 gets a new key, 2 loses its key.
-        column.state.lock().unwrap().set(1, Some(Key::Num(9.0)));
-        column.state.lock().unwrap().set(2, None);
-        column.build([
-            (1, Some(Key::Num(1.0))),
-            (2, Some(Key::Num(2.0))),
-            (3, Some(Key::Num(3.0))),
-        ]);
+        column
+            .state
+            .lock()
+            .unwrap()
+            .set(1, Change::Key(Some(Key::Num(9.0))));
+        column.state.lock().unwrap().set(2, Change::Key(None));
+        column.build(
+            [
+                (1, Some(Key::Num(1.0))),
+                (2, Some(Key::Num(2.0))),
+                (3, Some(Key::Num(3.0))),
+            ],
+            0,
+        );
         let page = column
             .page(&[1, 2, 3], Direction::Descending, 0, 10)
             .unwrap();
@@ -442,10 +646,112 @@ mod tests {
             .state
             .lock()
             .unwrap()
-            .set(3, Some(Key::Text("x".into())));
+            .set(3, Change::Key(Some(Key::Text("x".into()))));
         assert_eq!(
             column.page(&[1, 2, 3], Direction::Descending, 0, 10),
             Err(NoPage::Unusable)
         );
+    }
+
+    fn range() -> KeyRange {
+        KeyRange::default()
+    }
+
+    #[test]
+    fn ranges_follow_the_numeric_order() {
+        let column = ready(
+            &[
+                (1, -5.0),
+                (2, -0.0),
+                (3, 0.0),
+                (4, 2.5),
+                (5, 2.5),
+                (6, 1e300),
+                (7, f64::NEG_INFINITY),
+                (8, -1e-300),
+            ],
+            &[9],
+        );
+        let ids = |r: KeyRange| column.in_range(&r).unwrap();
+        // Every keyed record, in key order, ties by id; the keyless one is not in any range.
+        assert_eq!(ids(range()), vec![7, 1, 8, 2, 3, 4, 5, 6]);
+        // -0.0 is 0.0.
+        assert_eq!(ids(range().above(0.0, true).below(0.0, true)), vec![2, 3]);
+        assert_eq!(ids(range().above(0.0, false)), vec![4, 5, 6]);
+        assert_eq!(ids(range().below(0.0, false)), vec![7, 1, 8]);
+        assert_eq!(ids(range().above(2.5, true).below(2.5, true)), vec![4, 5]);
+        assert_eq!(
+            ids(range().above(2.5, false).below(1e300, false)),
+            Vec::<i64>::new()
+        );
+        // The tighter bound wins, whatever the order of the conditions.
+        assert_eq!(
+            ids(range().above(-10.0, true).above(0.0, false)),
+            vec![4, 5, 6]
+        );
+        assert_eq!(
+            ids(range().above(0.0, false).above(-10.0, true)),
+            vec![4, 5, 6]
+        );
+        assert_eq!(ids(range().above(2.5, true).above(2.5, false)), vec![6]);
+        assert_eq!(
+            ids(range().below(2.5, false).below(2.5, true)),
+            vec![7, 1, 8, 2, 3]
+        );
+        // Crossed or empty bounds match nothing (and do not panic), nor does a NaN.
+        assert_eq!(
+            ids(range().above(3.0, true).below(1.0, true)),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            ids(range().above(1.0, false).below(1.0, true)),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            ids(range().above(1.0, true).below(1.0, false)),
+            Vec::<i64>::new()
+        );
+        assert_eq!(ids(range().above(f64::NAN, true)), Vec::<i64>::new());
+        assert_eq!(
+            ids(range().below(f64::NAN, true).above(0.0, true)),
+            Vec::<i64>::new()
+        );
+    }
+
+    #[test]
+    fn ranges_follow_updates_and_archives() {
+        let column = ready(&[(1, 1.0), (2, 2.0), (3, 3.0)], &[]);
+        let all = || column.in_range(&range()).unwrap();
+        let set = |id, change| column.state.lock().unwrap().set(id, change);
+        set(1, Change::Key(Some(Key::Num(4.0))));
+        assert_eq!(all(), vec![2, 3, 1]);
+        set(2, Change::Key(None));
+        assert_eq!(all(), vec![3, 1]);
+        set(3, Change::Archived);
+        assert_eq!(all(), vec![1]);
+        // Archived is not live: a match of it is one the column does not know.
+        assert_eq!(
+            column.page(&[3], Direction::Ascending, 0, 10),
+            Err(NoPage::Stale)
+        );
+        set(3, Change::Key(Some(Key::Num(0.5))));
+        set(4, Change::Key(Some(Key::Num(0.5))));
+        assert_eq!(all(), vec![3, 4, 1]);
+        // While building, changes are logged and replayed over what the build read.
+        let building = Column {
+            property: "n".into(),
+            state: Mutex::new(State::Building(Vec::new())),
+        };
+        building.state.lock().unwrap().set(1, Change::Archived);
+        building
+            .state
+            .lock()
+            .unwrap()
+            .set(2, Change::Key(Some(Key::Num(9.0))));
+        assert_eq!(building.in_range(&range()), Err(NoPage::Unusable));
+        assert_eq!(building.restores(), None);
+        building.build([(1, Some(Key::Num(1.0))), (2, Some(Key::Num(2.0)))], 7);
+        assert_eq!(building.in_range(&range()), Ok(vec![2]));
+        assert_eq!(building.restores(), Some(7));
     }
 }

@@ -167,7 +167,8 @@ fn commit(ctx: &mut WriteCtx) -> StoreResult<()> {
     match &result {
         Ok(()) => {
             ctx.cache.apply(std::mem::take(&mut ctx.cache_changes));
-            SortKeys::apply(std::mem::take(&mut ctx.sort_key_changes));
+            let changes = std::mem::take(&mut ctx.sort_key_changes);
+            ctx.sort_keys.apply(changes);
             for scope in std::mem::take(&mut ctx.sort_key_forgets) {
                 ctx.sort_keys
                     .forget(scope.as_ref().map(|(a, ot)| (*a, ot.as_str())));
