@@ -1,5 +1,5 @@
-//! Numeric sort keys in memory, for sorted searches with many matches ("deals with amount over
-//! 10,000, closing soonest first").
+//! Numeric keys in memory ("key columns"), for sorted searches with many matches ("deals with
+//! amount over 10,000, closing soonest first") and range filters.
 //!
 //! The sort walk (sort_walk.rs) finds such a page by walking the sort property's index until it
 //! has met enough matches: ~10,000 index entries for a page of 100 when 1% of the records
@@ -8,6 +8,10 @@
 //! (pages of 1,024 ids, so a type's ids cost 8 bytes each wherever they fall in the store's id
 //! space): the page is then picked from the matches' keys directly, ~10 ns a match.
 //!
+//! A column also keeps its live records' keys in key order (a B-tree set of `(key, id)`, ~20
+//! bytes a keyed record), so that a range filter on the property is one range of it
+//! (column_search.rs). Archived records leave it; their slots read as unknown.
+//!
 //! A column is built the first time a search needs it, from the property's index on a read
 //! connection (~0.1 s at a million records), never at start-up. From then on the writer keeps
 //! it: each create or update computes the record's keys of the type's columns, and applies them
@@ -15,11 +19,11 @@
 //! built, the writer logs its changes instead; the builder first registers the column, then
 //! waits for the writer to finish the transaction it may be in (one empty write job), so that
 //! every later write is logged, reads the index, and replays the log over what it read (every
-//! change sets a key, so replaying one its snapshot already had is harmless).
+//! change sets a key or archives, so replaying one its snapshot already had is harmless).
 //!
 //! A column knows which records it has seen: the build reads every live record's entry of the
-//! index (NULL for a record without a value), and the writer reports every record it creates or
-//! updates. A record archived before the build and made live again by another process
+//! index (NULL for a record without a value), and the writer reports every record it creates,
+//! updates or archives. A record archived before the build and made live again by another process
 //! (`spoke records restore`) is unknown to it: a search that matches such a record drops the
 //! type's columns and is served by the walk; the next search builds them anew, with it.
 //!
