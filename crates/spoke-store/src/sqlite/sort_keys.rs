@@ -32,6 +32,7 @@
 //! records drops the type's columns; the next search builds them anew.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use spoke_core::ids::AccountId;
@@ -373,6 +374,10 @@ pub struct SortKeys {
     /// search that reads two columns: it sees both before or both after a transaction, so a
     /// record just created is never in one column and unknown to the other.
     gate: RwLock<()>,
+    /// Write transactions whose COMMIT has begun, and those settled since: their changes
+    /// applied here, or their commit failed (see [`SortKeys::settled_through`]).
+    commits_begun: AtomicU64,
+    commits_settled: AtomicU64,
 }
 
 /// Whether a property's keys are numbers (numbers, dates and datetimes).
@@ -445,6 +450,31 @@ impl SortKeys {
                 state.set(change.id, change.change);
             }
         }
+    }
+
+    /// The writer, just before COMMIT.
+    pub fn commit_begins(&self) {
+        self.commits_begun.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The writer, once a commit's changes are applied (or the commit failed).
+    pub fn commit_settled(&self) {
+        self.commits_settled.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Taken right after a read from SQLite: every transaction the read saw had begun its
+    /// COMMIT by then, so its number is at most this.
+    pub fn commits_begun(&self) -> u64 {
+        self.commits_begun.load(Ordering::SeqCst)
+    }
+
+    /// Whether every transaction up to `begun` ([`Self::commits_begun`]) has its changes
+    /// applied here. A record a read from SQLite saw, but that a column has never seen, is
+    /// evidence that the column is stale (made live by another process) only then; before, it
+    /// may be a create committed a moment ago whose change the writer is about to apply.
+    /// Transactions settle in order (one writer), so a count says which ones.
+    pub fn settled_through(&self, begun: u64) -> bool {
+        self.commits_settled.load(Ordering::SeqCst) >= begun
     }
 
     /// Shared by searches that read several columns, so that no transaction is half applied

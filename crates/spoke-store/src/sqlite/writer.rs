@@ -160,6 +160,10 @@ fn begin(conn: &Connection) -> StoreResult<()> {
 /// Writes the held-back full-text changes and commits; then the committed records go to the
 /// record cache, before any job of the transaction is answered.
 fn commit(ctx: &mut WriteCtx) -> StoreResult<()> {
+    // Counted for searches that compare what they read from SQLite with the sort key columns
+    // (sort_keys.rs, `settled_through`): from here until the changes are applied, a reader may
+    // see this transaction's records in SQLite but not yet in the columns.
+    ctx.sort_keys.commit_begins();
     let result = ctx
         .text
         .apply(&ctx.conn)
@@ -179,6 +183,7 @@ fn commit(ctx: &mut WriteCtx) -> StoreResult<()> {
             rollback(ctx);
         }
     }
+    ctx.sort_keys.commit_settled();
     result
 }
 
