@@ -39,3 +39,9 @@ impl From<serde_json::Error> for StoreError {
         StoreError::Internal(e.to_string())
     }
 }
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}

@@ -12,6 +12,10 @@ pub const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_record_restores.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_journal_progress.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, in step with [`SQLITE`]: the same versions, each doing on PostgreSQL
@@ -29,6 +33,10 @@ pub const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../migrations/postgres/0004_record_restores.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_journal_progress.sql"),
     ),
 ];
 

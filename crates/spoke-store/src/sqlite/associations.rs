@@ -111,6 +111,9 @@ impl SqliteStore {
         after: i64,
         limit: usize,
     ) -> StoreResult<Vec<(ObjectId, Vec<(i64, String)>)>> {
+        // Associations made with a journaled create, and targets' archives, are read from
+        // SQLite.
+        self.writer.applied().await?;
         self.reads.with(|conn| {
             // Archived targets are hidden, not deleted: restoring one brings its links back.
             let mut stmt = conn.prepare_cached(

@@ -1,16 +1,21 @@
-//! The SQLite store: one file in WAL mode, one writer thread with group commit
-//! ([`writer`]), and a pool of read connections that never wait for the writer.
+//! The SQLite store: one file in WAL mode beside a journal of record writes ([`journal`]), a
+//! writer thread that journals record writes with group commit and an applier thread that
+//! writes them (and every other write) to SQLite ([`writer`]), and a pool of read connections
+//! that never wait for either.
 
 mod accounts;
 mod associations;
 mod checkpoint;
 mod column_search;
+mod journal;
 mod objects;
 mod page_cache;
 mod pipelines;
+mod plan;
 mod properties;
 mod read_pool;
 mod record_cache;
+mod record_ops;
 mod schemas;
 mod search;
 mod sort_keys;
@@ -21,7 +26,9 @@ mod transfer;
 mod wal_vfs;
 mod writer;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
@@ -31,16 +38,18 @@ use crate::{StoreError, StoreResult};
 use read_pool::ReadPool;
 use record_cache::RecordCache;
 pub use record_cache::DEFAULT_BUDGET_BYTES as DEFAULT_RECORD_CACHE_BYTES;
-use writer::{WriteCtx, Writer};
+use writer::{JournalSide, WriteCtx, Writer};
 
 /// How far an acknowledged write is guaranteed to survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Survives a crash or `kill -9` of the server (WAL, `synchronous=NORMAL`): the commit is in
-    /// the OS before the reply. A power loss may lose the last transactions.
+    /// Survives a crash or `kill -9` of the server: the journal's write (or SQLite's commit, in
+    /// WAL mode with `synchronous=NORMAL`) is in the OS before the reply. A power loss may lose
+    /// the last writes.
     #[default]
     Process,
-    /// Survives power loss: the WAL is fsynced before the reply (`synchronous=FULL`).
+    /// Survives power loss: the journal (or SQLite's WAL, `synchronous=FULL`) is fsynced before
+    /// the reply.
     Full,
 }
 
@@ -51,8 +60,11 @@ pub struct SqliteStore {
     cache: Arc<RecordCache>,
     /// Numeric sort keys for sorted searches, kept by the writer (sort_keys.rs).
     sort_keys: Arc<sort_keys::SortKeys>,
+    /// Dropped first: it writes what is journaled to SQLite before the journal is let go.
     writer: Writer,
     _checkpointer: checkpoint::Checkpointer,
+    /// This process owns the journal (`None`: another one does, see journal.rs).
+    _journal_lock: Option<journal::JournalLock>,
 }
 
 impl SqliteStore {
@@ -90,6 +102,27 @@ impl SqliteStore {
         ))?;
         migrate(&conn)?;
         search::drop_retired_indexes(&conn)?;
+        let mut indexed_types = HashSet::new();
+        let mut text = text::PendingText::new();
+        let journal_dir = journal::dir_of(path);
+        let journal_lock = journal::JournalLock::try_take(&journal_dir)?;
+        let journal = match &journal_lock {
+            Some(_) => Some(recover_journal(
+                &conn,
+                path,
+                &journal_dir,
+                durability,
+                &mut indexed_types,
+                &mut text,
+            )?),
+            None => {
+                tracing::info!(
+                    journal = %journal_dir.display(),
+                    "another process owns the store's journal: writing to SQLite directly"
+                );
+                None
+            }
+        };
         let next_object_id: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM objects", [], |r| {
                 r.get(0)
@@ -97,18 +130,21 @@ impl SqliteStore {
         let gate = Arc::new(checkpoint::WriterGate::default());
         let cache = Arc::new(RecordCache::new(cache_bytes));
         let sort_keys = Arc::new(sort_keys::SortKeys::default());
-        let writer = Writer::start(WriteCtx {
-            conn,
-            next_object_id,
-            indexed_types: Default::default(),
-            text: text::PendingText::new(),
-            gate: gate.clone(),
-            cache: cache.clone(),
-            cache_changes: Vec::new(),
-            sort_keys: sort_keys.clone(),
-            sort_key_changes: Vec::new(),
-            sort_key_forgets: Vec::new(),
-        });
+        let writer = Writer::start(
+            WriteCtx {
+                conn,
+                indexed_types,
+                text,
+                gate: gate.clone(),
+                cache: cache.clone(),
+                cache_changes: Vec::new(),
+                sort_keys: sort_keys.clone(),
+                sort_key_changes: Vec::new(),
+                sort_key_forgets: Vec::new(),
+                next_object_id: Arc::new(AtomicI64::new(next_object_id)),
+            },
+            journal,
+        );
         Ok(SqliteStore {
             path: path.to_path_buf(),
             reads: ReadPool::new(path.to_path_buf()),
@@ -116,12 +152,67 @@ impl SqliteStore {
             sort_keys,
             writer,
             _checkpointer: checkpoint::Checkpointer::start(path.to_path_buf(), gate),
+            _journal_lock: journal_lock,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Applies the journal's writes that SQLite does not have (a process stopped before its
+/// applier caught up: a crash, `kill -9`), then starts a new journal.
+fn recover_journal(
+    conn: &Connection,
+    path: &Path,
+    dir: &Path,
+    durability: Durability,
+    indexed_types: &mut HashSet<String>,
+    text: &mut text::PendingText,
+) -> StoreResult<JournalSide> {
+    let applied: i64 =
+        conn.query_row("SELECT applied_lsn FROM journal_progress", [], |r| r.get(0))?;
+    let applied = u64::try_from(applied).unwrap_or(0);
+    let recovered = journal::recover(dir, applied)?;
+    if !recovered.ops.is_empty() {
+        let started = std::time::Instant::now();
+        for run in recovered.ops.chunks(writer::MAX_RUN) {
+            let Some(last) = run.last().map(|op| op.lsn) else {
+                continue;
+            };
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let written = {
+                let mut state = record_ops::ApplyState {
+                    indexed_types: &mut *indexed_types,
+                    text: &mut *text,
+                };
+                writer::apply_ops(conn, &mut state, run, last)
+            }
+            .and_then(|()| text.apply(conn))
+            .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+            if let Err(e) = written {
+                let _ = conn.execute_batch("ROLLBACK");
+                text.clear();
+                return Err(StoreError::Internal(format!(
+                    "cannot apply the journal's writes to the store: {e}"
+                )));
+            }
+        }
+        tracing::info!(
+            writes = recovered.ops.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "applied the journal's writes from the last run"
+        );
+    }
+    journal::clear(dir)?;
+    let next_lsn = recovered.last_lsn.max(applied) + 1;
+    Ok(JournalSide {
+        journal: journal::Journal::start(dir, next_lsn, durability)?,
+        conn: open_reader(path)?,
+        applied: next_lsn - 1,
+        next_lsn,
+    })
 }
 
 /// Process-wide SQLite set-up, before this crate opens its first connection: the page cache

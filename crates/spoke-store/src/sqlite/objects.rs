@@ -1,39 +1,31 @@
-//! Records, their history and their unique values.
+//! Records: their writes (planned in plan.rs, journaled and applied in writer.rs), reads by id
+//! and in id order, their history and their unique values.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use spoke_core::ids::{AccountId, ObjectId};
-use spoke_core::object_type::{ObjectTypeDef, OBJECT_ID_PROPERTY};
+use spoke_core::object_type::ObjectTypeDef;
 use spoke_core::record::{HistoryEntry, ObjectRecord, WriteSource};
-use spoke_core::search::{search_key, search_keys};
+use spoke_core::search::search_key;
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
-use super::associations::insert_links;
-use super::record_cache::{unique_hash, CacheChange, RecordCache};
-use super::search::{
-    ensure_builtin_indexes, key_column, key_columns, key_value, record_text, unique_lookup_sql,
-    KEY_COLUMNS,
-};
-use super::writer::WriteCtx;
+use super::plan::{self, Layer, Planner};
+use super::record_cache::{CacheChange, Lookup, RecordCache};
+use super::search::{key_value, unique_lookup_sql};
 use super::SqliteStore;
 use crate::common::HistoryRows;
-use crate::{AssociationLink, BatchMode, NewObject, StoreError, StoreResult};
+use crate::{BatchMode, NewObject, StoreError, StoreResult};
 
-/// A record row as read inside the writer.
-struct Row {
-    record: ObjectRecord,
-    version: i64,
-}
-
+/// An archived (or any) record row, read from SQLite.
 fn read_row(
     conn: &Connection,
     account: AccountId,
     object_type: &str,
     id: ObjectId,
-) -> StoreResult<Option<Row>> {
+) -> StoreResult<Option<(ObjectRecord, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT properties, created_at, updated_at, archived_at, version
          FROM objects WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
@@ -41,22 +33,20 @@ fn read_row(
     let row = stmt
         .query_row(params![id.0, account.0, object_type], |r| {
             Ok((
-                (
-                    // Parsed straight from SQLite's buffer, without a copy into a String.
-                    parse_properties(r.get_ref(0)?.as_str()?),
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                ),
+                // Parsed straight from SQLite's buffer, without a copy into a String.
+                parse_properties(r.get_ref(0)?.as_str()?),
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
                 r.get::<_, i64>(4)?,
             ))
         })
         .optional()?;
-    let Some(((properties, created, updated, archived), version)) = row else {
+    let Some((properties, created, updated, archived, version)) = row else {
         return Ok(None);
     };
-    Ok(Some(Row {
-        record: ObjectRecord {
+    Ok(Some((
+        ObjectRecord {
             id,
             properties: properties?,
             created_at: Timestamp(created),
@@ -64,358 +54,7 @@ fn read_row(
             archived_at: archived.map(Timestamp),
         },
         version,
-    }))
-}
-
-/// One change of a property by a write: its name, its new value and the value it replaced (""
-/// when it had none).
-struct HistoryChange<'a> {
-    property: &'a str,
-    value: &'a str,
-    previous: &'a str,
-}
-
-/// Writes one history row per changed property, with the value it replaced: the property's
-/// implicit creation entry is derived from its oldest row's `previous` (`HistoryRows`), so the
-/// first update of a property needs no look-up and no extra row. `version` is new for every
-/// write of the record, so the rows never collide.
-///
-/// One INSERT per row on purpose: an `INSERT` of several rows (or `INSERT … SELECT`) may write
-/// more than one row, so SQLite gives it a statement journal, and opening one makes FTS5 flush
-/// the transaction's pending full-text terms to disk as a new segment — measured at ~15% of the
-/// writer's time in batch upserts that mix creates and updates.
-fn insert_history(
-    ctx: &WriteCtx,
-    account: AccountId,
-    id: ObjectId,
-    version: i64,
-    at: Timestamp,
-    source: &WriteSource,
-    changes: &[HistoryChange],
-) -> StoreResult<()> {
-    let mut stmt = ctx.conn.prepare_cached(
-        "INSERT INTO property_history
-         (account_id, object_id, property, version, value, timestamp, source_type, source_id,
-          previous)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    for change in changes {
-        stmt.execute(params![
-            account.0,
-            id.0,
-            change.property,
-            version,
-            change.value,
-            at.millis(),
-            source.source_type,
-            source.source_id,
-            change.previous
-        ])?;
-    }
-    Ok(())
-}
-
-/// Checks that no other live record holds `value` of a unique property. Uniqueness is kept on
-/// the property's search key (so strings compare case-insensitively, as HubSpot does for email)
-/// through the property's search index; the single writer makes check-then-write safe.
-fn check_unique(
-    ctx: &WriteCtx,
-    account: AccountId,
-    set: &PropertySet,
-    property: &str,
-    value: &str,
-    id: ObjectId,
-) -> StoreResult<()> {
-    match unique_holder(&ctx.conn, account, set, property, value, Some(id))? {
-        Some(other) => Err(StoreError::UniqueConflict {
-            property: property.to_string(),
-            value: value.to_string(),
-            existing: other,
-            on: Some(id),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// A record's unique values as search keys (text keys only: the unique-value map of the record
-/// cache serves searches by them), with their property names.
-fn unique_text_keys<'a>(
-    set: &'a PropertySet,
-    properties: impl IntoIterator<Item = (&'a String, &'a String)> + 'a,
-) -> impl Iterator<Item = (&'a str, String)> + 'a {
-    properties.into_iter().filter_map(move |(name, value)| {
-        let def = set.get(name).filter(|d| set.is_unique(d))?;
-        match search_key(def, value)? {
-            spoke_core::search::Key::Text(k) => Some((name.as_str(), k)),
-            spoke_core::search::Key::Num(_) => None,
-        }
-    })
-}
-
-/// The unique-value map changes for a record's unique values among `properties`: it holds them
-/// now (`MapUnique`) or no longer (`UnmapUnique`).
-fn unique_changes<'a>(
-    set: &'a PropertySet,
-    account: AccountId,
-    ot: &'a str,
-    id: ObjectId,
-    properties: impl IntoIterator<Item = (&'a String, &'a String)> + 'a,
-    holds: bool,
-) -> impl Iterator<Item = CacheChange> + 'a {
-    unique_text_keys(set, properties).map(move |(name, key)| {
-        let hash = unique_hash(account, ot, name, &key);
-        if holds {
-            CacheChange::MapUnique(hash, id)
-        } else {
-            CacheChange::UnmapUnique(hash, id)
-        }
-    })
-}
-
-/// What a write does to a record's row in `search_text`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum TextWrite {
-    Insert,
-    Replace,
-    Keep,
-}
-
-/// Maintains a record's searchable text (the `search_text` full-text index).
-fn write_text(
-    ctx: &mut WriteCtx,
-    account: AccountId,
-    set: &PropertySet,
-    id: ObjectId,
-    properties: &BTreeMap<String, String>,
-    text: TextWrite,
-) {
-    if text != TextWrite::Keep {
-        let scoped = record_text(account, set, properties);
-        match text {
-            TextWrite::Insert => ctx.text.insert(id.0, scoped),
-            _ => ctx.text.replace(id.0, scoped),
-        }
-    }
-}
-
-/// `INSERT` of a record: `?1`–`?4` id, account, type, properties; `?5`… the key columns; then
-/// the creation time and source.
-fn insert_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let columns: Vec<String> = (0..KEY_COLUMNS).map(|c| format!("k{c}")).collect();
-        let values: Vec<String> = (0..KEY_COLUMNS)
-            .map(|c| format!("jsonb(?{})", c + 5))
-            .collect();
-        let t = KEY_COLUMNS + 5;
-        format!(
-            "INSERT INTO objects (id, account_id, object_type, properties, {}, created_at,
-             updated_at, archived_at, version, created_source_type, created_source_id)
-             VALUES (?1, ?2, ?3, ?4, {}, ?{t}, ?{t}, NULL, 1, ?{}, ?{})",
-            columns.join(", "),
-            values.join(", "),
-            t + 1,
-            t + 2,
-        )
-    })
-}
-
-fn create_one(
-    ctx: &mut WriteCtx,
-    account: AccountId,
-    set: &PropertySet,
-    writes: &PropertyWrites,
-    source: &WriteSource,
-) -> StoreResult<ObjectRecord> {
-    let object_type = set.object_type.as_ref();
-    ensure_builtin_indexes(ctx, object_type)?;
-    let ot = object_type.object_type_id.0.as_str();
-    let id = ObjectId(ctx.next_object_id);
-    ctx.next_object_id += 1;
-    let now = Timestamp::now();
-    let mut properties: BTreeMap<String, String> = BTreeMap::new();
-    for (name, write) in &writes.values {
-        let value = write.apply(None);
-        // Clearing a property that never had a value is a no-op on create.
-        if !value.is_empty() {
-            properties.insert(name.clone(), value);
-        }
-    }
-    let iso = now.to_iso();
-    properties.insert(object_type.createdate_property.clone(), iso.clone());
-    properties.insert(object_type.lastmodified_property.clone(), iso);
-    properties.insert(OBJECT_ID_PROPERTY.to_string(), id.to_string());
-    for name in &writes.unique {
-        if let Some(value) = properties.get(name) {
-            check_unique(ctx, account, set, name, value, id)?;
-        }
-    }
-    write_text(ctx, account, set, id, &properties, TextWrite::Insert);
-    let keys = key_columns(search_keys(set, &properties))?;
-    let json = serde_json::to_string(&properties)?;
-    let millis = now.millis();
-    let mut values: Vec<&dyn ToSql> = vec![&id.0, &account.0, &ot, &json];
-    values.extend(keys.iter().map(|k| k as &dyn ToSql));
-    values.extend([
-        &millis as &dyn ToSql,
-        &source.source_type,
-        &source.source_id,
-    ]);
-    ctx.conn
-        .prepare_cached(insert_sql())?
-        .execute(values.as_slice())?;
-    if let Some(cached) = ctx.cache.encode(account, ot, &properties, now, now) {
-        ctx.cache_changes.push(CacheChange::Put(id, cached));
-        ctx.cache_changes
-            .extend(unique_changes(set, account, ot, id, &properties, true));
-    }
-    ctx.sort_keys
-        .changes(account, set, id.0, &properties, &mut ctx.sort_key_changes);
-    // No history rows: every value set here has the implicit creation entry.
-    Ok(ObjectRecord {
-        id,
-        properties,
-        created_at: now,
-        updated_at: now,
-        archived_at: None,
-    })
-}
-
-fn update_one(
-    ctx: &mut WriteCtx,
-    account: AccountId,
-    set: &PropertySet,
-    id: ObjectId,
-    writes: &PropertyWrites,
-    source: &WriteSource,
-) -> StoreResult<ObjectRecord> {
-    let object_type = set.object_type.as_ref();
-    let ot = object_type.object_type_id.0.as_str();
-    let Some(row) = read_row(&ctx.conn, account, ot, id)? else {
-        return Err(StoreError::NotFound);
-    };
-    let mut record = row.record.clone();
-    let version = row.version;
-    if record.archived() {
-        return Err(StoreError::NotFound);
-    }
-    let mut changed: Vec<(String, String)> = Vec::new();
-    for (name, write) in &writes.values {
-        let old = record.properties.get(name).map(String::as_str);
-        let new = write.apply(old);
-        if old.unwrap_or("") == new && old.is_some() {
-            continue;
-        }
-        if writes.unique.contains(name) && !new.is_empty() {
-            check_unique(ctx, account, set, name, &new, id)?;
-        }
-        changed.push((name.clone(), new));
-    }
-    let now = Timestamp::now().max(record.created_at);
-    let version = version + 1;
-    for (name, value) in &changed {
-        record.properties.insert(name.clone(), value.clone());
-    }
-    record
-        .properties
-        .insert(object_type.lastmodified_property.clone(), now.to_iso());
-    record.updated_at = now;
-    let text_changed = changed
-        .iter()
-        .any(|(name, _)| object_type.searchable_properties.contains(name));
-    let text = if text_changed {
-        TextWrite::Replace
-    } else {
-        TextWrite::Keep
-    };
-    write_text(ctx, account, set, id, &record.properties, text);
-    // Only the key columns of the properties written are set (with the last-modified date's),
-    // so that SQLite leaves the indexes of the others alone (see KEY_COLUMNS).
-    let mut written = [false; KEY_COLUMNS];
-    for name in changed
-        .iter()
-        .map(|(name, _)| name)
-        .chain([&object_type.lastmodified_property])
-    {
-        written[key_column(name)] = true;
-    }
-    let keys = key_columns(search_keys(
-        set,
-        record
-            .properties
-            .iter()
-            .filter(|(name, _)| written[key_column(name)]),
-    ))?;
-    let json = serde_json::to_string(&record.properties)?;
-    let millis = now.millis();
-    let mut sql = String::from("UPDATE objects SET properties = ?1, updated_at = ?2, version = ?3");
-    let mut values: Vec<&dyn ToSql> = vec![&json, &millis, &version];
-    for (column, keys) in keys.iter().enumerate().filter(|(c, _)| written[*c]) {
-        values.push(keys);
-        sql.push_str(&format!(", k{column} = jsonb(?{})", values.len()));
-    }
-    values.push(&id.0);
-    sql.push_str(&format!(" WHERE id = ?{}", values.len()));
-    ctx.conn.prepare_cached(&sql)?.execute(values.as_slice())?;
-    if let Some(cached) = ctx
-        .cache
-        .encode(account, ot, &record.properties, record.created_at, now)
-    {
-        ctx.cache_changes.push(CacheChange::Put(id, cached));
-        for (name, _) in changed.iter().filter(|(n, _)| writes.unique.contains(n)) {
-            let old = row.record.properties.get_key_value(name);
-            let new = record.properties.get_key_value(name);
-            ctx.cache_changes
-                .extend(unique_changes(set, account, ot, id, old, false));
-            ctx.cache_changes
-                .extend(unique_changes(set, account, ot, id, new, true));
-        }
-    }
-    ctx.sort_keys.changes(
-        account,
-        set,
-        id.0,
-        &record.properties,
-        &mut ctx.sort_key_changes,
-    );
-    let lastmod = now.to_iso();
-    let previous = |name: &str| row.record.properties.get(name).map_or("", String::as_str);
-    let mut history: Vec<HistoryChange> = changed
-        .iter()
-        .map(|(name, value)| HistoryChange {
-            property: name,
-            value,
-            previous: previous(name),
-        })
-        .collect();
-    history.push(HistoryChange {
-        property: &object_type.lastmodified_property,
-        value: &lastmod,
-        previous: previous(&object_type.lastmodified_property),
-    });
-    insert_history(ctx, account, id, version, now, source, &history)?;
-    Ok(record)
-}
-
-/// Runs `f` in a nested savepoint, so that a failing input of a per-input batch rolls back
-/// only its own changes.
-fn in_input_savepoint<T>(
-    ctx: &mut WriteCtx,
-    f: impl FnOnce(&mut WriteCtx) -> StoreResult<T>,
-) -> StoreResult<StoreResult<T>> {
-    ctx.conn.execute_batch("SAVEPOINT input")?;
-    let changes = (ctx.cache_changes.len(), ctx.sort_key_changes.len());
-    let result = f(ctx);
-    match &result {
-        Ok(_) => ctx.conn.execute_batch("RELEASE input")?,
-        Err(_) => {
-            ctx.conn.execute_batch("ROLLBACK TO input; RELEASE input")?;
-            // What the input did is undone, in the cache too.
-            ctx.cache_changes.truncate(changes.0);
-            ctx.sort_key_changes.truncate(changes.1);
-        }
-    }
-    Ok(result)
+    )))
 }
 
 /// The live record (other than `except`) whose unique property has `value`'s search key.
@@ -506,7 +145,7 @@ fn read_live_filling(
 ) -> StoreResult<Option<ObjectRecord>> {
     let start = cache.read_start();
     let mut stmt = conn.prepare_cached(
-        "SELECT properties, created_at, updated_at FROM objects
+        "SELECT properties, created_at, updated_at, version FROM objects
          WHERE id = ?1 AND account_id = ?2 AND object_type = ?3 AND archived_at IS NULL",
     )?;
     let row = stmt
@@ -516,14 +155,22 @@ fn read_live_filling(
                 parse_properties(r.get_ref(0)?.as_str()?),
                 Timestamp(r.get(1)?),
                 Timestamp(r.get(2)?),
+                r.get::<_, i64>(3)?,
             ))
         })
         .optional()?;
-    let Some((properties, created_at, updated_at)) = row else {
+    let Some((properties, created_at, updated_at, version)) = row else {
         return Ok(None);
     };
     let properties = properties?;
-    let encoded = cache.encode(account, object_type, &properties, created_at, updated_at);
+    let encoded = cache.encode(
+        account,
+        object_type,
+        &properties,
+        created_at,
+        updated_at,
+        version,
+    );
     cache.fill(start, id, encoded);
     Ok(Some(ObjectRecord {
         id,
@@ -534,8 +181,25 @@ fn read_live_filling(
     }))
 }
 
-/// One record by id: a live one from the record cache or, filling it, from SQLite; an
-/// archived one (when `archived`) from SQLite.
+/// What the record cache knows of a record (pending or cached): `Err(())` when it does not
+/// (then SQLite has the record's latest state).
+fn known_record(
+    cache: &RecordCache,
+    account: AccountId,
+    object_type: &str,
+    id: ObjectId,
+    archived: bool,
+) -> Result<StoreResult<Option<ObjectRecord>>, ()> {
+    match cache.lookup(account, object_type, id) {
+        Lookup::Live(record, _) => Ok(record.map(Some)),
+        Lookup::Archived(record, _) if archived => Ok(record.map(Some)),
+        Lookup::Archived(..) | Lookup::Absent => Ok(Ok(None)),
+        Lookup::Miss => Err(()),
+    }
+}
+
+/// One record by id: a pending or cached one from the record cache, else from SQLite (a live
+/// one then goes into the cache); archived ones only when `archived`.
 fn record_by_id(
     conn: &Connection,
     cache: &RecordCache,
@@ -544,8 +208,8 @@ fn record_by_id(
     id: ObjectId,
     archived: bool,
 ) -> StoreResult<Option<ObjectRecord>> {
-    if let Some(cached) = cache.get(account, object_type, id) {
-        return Ok(Some(cached?));
+    if let Ok(known) = known_record(cache, account, object_type, id, archived) {
+        return known;
     }
     stored_record(conn, cache, account, object_type, id, archived)
 }
@@ -565,7 +229,7 @@ fn stored_record(
     if !archived {
         return Ok(None);
     }
-    Ok(read_row(conn, account, object_type, id)?.map(|row| row.record))
+    Ok(read_row(conn, account, object_type, id)?.map(|(record, _)| record))
 }
 
 impl SqliteStore {
@@ -578,25 +242,22 @@ impl SqliteStore {
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         self.writer
-            .run_records(inputs.len(), move |ctx| {
+            .records(inputs.len(), move |p| {
                 let mut out = Vec::with_capacity(inputs.len());
                 for input in &inputs {
-                    let create = |ctx: &mut WriteCtx| {
-                        let record = create_one(ctx, account, &set, &input.writes, &source)?;
-                        let links: Vec<AssociationLink> = input
-                            .associations
-                            .iter()
-                            .map(|l| AssociationLink {
-                                from_id: record.id,
-                                ..l.clone()
-                            })
-                            .collect();
-                        insert_links(ctx, account, &links)?;
-                        Ok(record)
+                    let create = |p: &mut Planner<'_>| {
+                        plan::create(
+                            p,
+                            account,
+                            &set,
+                            &input.writes,
+                            &input.associations,
+                            &source,
+                        )
                     };
                     match mode {
-                        BatchMode::AllOrNothing => out.push(Ok(create(ctx)?)),
-                        BatchMode::PerInput => out.push(in_input_savepoint(ctx, create)?),
+                        BatchMode::AllOrNothing => out.push(Ok(create(p)?)),
+                        BatchMode::PerInput => out.push(p.input(create)),
                     }
                 }
                 Ok(out)
@@ -612,12 +273,12 @@ impl SqliteStore {
         source: WriteSource,
     ) -> StoreResult<Vec<StoreResult<ObjectRecord>>> {
         self.writer
-            .run_records(inputs.len(), move |ctx| {
+            .records(inputs.len(), move |p| {
                 let mut out = Vec::with_capacity(inputs.len());
                 for &(id, ref writes) in &inputs {
-                    // update_one checks existence before it writes anything, so a missing id
-                    // needs no rollback; any other error fails the whole call.
-                    match update_one(ctx, account, &set, id, writes, &source) {
+                    // plan::update checks existence before it plans anything, so a missing id
+                    // needs no undo; any other error fails the whole call.
+                    match plan::update(p, account, &set, id, writes, &source) {
                         Err(StoreError::NotFound) => out.push(Err(StoreError::NotFound)),
                         other => out.push(Ok(other?)),
                     }
@@ -636,14 +297,16 @@ impl SqliteStore {
         source: WriteSource,
     ) -> StoreResult<Vec<(ObjectRecord, bool)>> {
         self.writer
-            .run_records(inputs.len(), move |ctx| {
+            .records(inputs.len(), move |p| {
                 let mut out = Vec::with_capacity(inputs.len());
                 for (value, writes) in &inputs {
-                    match unique_holder(&ctx.conn, account, &set, &id_property, value, None)? {
+                    match p.holder(account, &set, &id_property, value, None)? {
                         Some(id) => {
-                            out.push((update_one(ctx, account, &set, id, writes, &source)?, false))
+                            out.push((plan::update(p, account, &set, id, writes, &source)?, false))
                         }
-                        None => out.push((create_one(ctx, account, &set, writes, &source)?, true)),
+                        None => {
+                            out.push((plan::create(p, account, &set, writes, &[], &source)?, true))
+                        }
                     }
                 }
                 Ok(out)
@@ -691,6 +354,7 @@ impl SqliteStore {
              WHERE account_id = ?1 AND object_type = ?2 AND id >= ?3 AND archived_at IS NULL
              ORDER BY id LIMIT ?4"
         };
+        self.writer.applied().await?;
         self.reads.with(|conn| {
             let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(
@@ -714,8 +378,8 @@ impl SqliteStore {
     ) -> StoreResult<Option<ObjectRecord>> {
         let ot = object_type.object_type_id.0.as_str();
         // A hit needs no read connection; a miss is not looked up in the cache twice.
-        if let Some(cached) = self.cache.get(account, ot, id) {
-            return Ok(Some(cached?));
+        if let Ok(known) = known_record(&self.cache, account, ot, id, archived) {
+            return known;
         }
         self.reads
             .with(|conn| stored_record(conn, &self.cache, account, ot, id, archived))
@@ -728,6 +392,7 @@ impl SqliteStore {
         property: &str,
         value: &str,
     ) -> StoreResult<Option<ObjectId>> {
+        self.writer.applied().await?;
         self.reads
             .with(|conn| unique_holder(conn, account, set, property, value, None))
     }
@@ -748,6 +413,7 @@ impl SqliteStore {
              WHERE account_id = ? AND object_id = ? AND property IN ({placeholders})
              ORDER BY property, version DESC"
         );
+        self.writer.applied().await?;
         self.reads.with(|conn| {
             let mut rows = HistoryRows::default();
             {
@@ -795,36 +461,53 @@ impl SqliteStore {
         ids: Vec<ObjectId>,
     ) -> StoreResult<Vec<ObjectId>> {
         let ot = set.object_type.object_type_id.0.clone();
+        // With a journal, the applier's transactions write no records of their own and the
+        // cache holds the latest state of every record (pending writes included); without, the
+        // transaction's own writes reach the cache only at COMMIT (see plan.rs).
+        let use_cache = self.writer.journaled();
         self.writer
             .run_records(ids.len(), move |ctx| {
                 let mut restored = Vec::new();
                 for &id in &ids {
-                    let Some(row) = read_row(&ctx.conn, account, &ot, id)? else {
+                    let Some((record, version)) = read_row(&ctx.conn, account, &ot, id)? else {
                         continue;
                     };
-                    if !row.record.archived() {
+                    if !record.archived() {
                         continue;
                     }
-                    for (name, value) in &row.record.properties {
-                        if set.get(name).is_some_and(|d| set.is_unique(d)) && !value.is_empty() {
-                            check_unique(ctx, account, &set, name, value, id)?;
+                    {
+                        let mut layers = vec![Layer::default()];
+                        let p = Planner {
+                            conn: &ctx.conn,
+                            cache: &ctx.cache,
+                            use_cache,
+                            next_id: &ctx.next_object_id,
+                            layers: &mut layers,
+                        };
+                        for (name, value) in &record.properties {
+                            if !set.get(name).is_some_and(|d| set.is_unique(d)) || value.is_empty()
+                            {
+                                continue;
+                            }
+                            if let Some(other) = p.holder(account, &set, name, value, Some(id))? {
+                                return Err(StoreError::UniqueConflict {
+                                    property: name.clone(),
+                                    value: value.clone(),
+                                    existing: other,
+                                    on: Some(id),
+                                });
+                            }
                         }
                     }
                     ctx.conn
                         .prepare_cached(
                             "UPDATE objects SET archived_at = NULL, version = ?1 WHERE id = ?2",
                         )?
-                        .execute(params![row.version + 1, id.0])?;
+                        .execute(params![version + 1, id.0])?;
                     // Readers cache it on their next read.
                     ctx.cache_changes.push(CacheChange::Remove(id));
-                    write_text(
-                        ctx,
-                        account,
-                        &set,
-                        id,
-                        &row.record.properties,
-                        TextWrite::Insert,
-                    );
+                    let text = super::search::record_text(account, &set, &record.properties);
+                    ctx.text.insert(id.0, text);
                     restored.push(id);
                 }
                 if !restored.is_empty() {
@@ -849,29 +532,10 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         let ot = object_type.object_type_id.0.clone();
         self.writer
-            .run_records(ids.len(), move |ctx| {
+            .records(ids.len(), move |p| {
                 let now = Timestamp::now();
                 for &id in &ids {
-                    let Some(Row {
-                        record, version, ..
-                    }) = read_row(&ctx.conn, account, &ot, id)?
-                    else {
-                        continue;
-                    };
-                    if record.archived() {
-                        continue;
-                    }
-                    ctx.conn
-                        .prepare_cached(
-                            "UPDATE objects SET archived_at = ?1, version = ?2 WHERE id = ?3",
-                        )?
-                        .execute(params![now.millis(), version + 1, id.0])?;
-                    ctx.text.remove(id.0);
-                    ctx.cache_changes.push(CacheChange::Remove(id));
-                    ctx.sort_keys
-                        .archived(account, &ot, id.0, &mut ctx.sort_key_changes);
-                    // Archived records leave the search indexes, so their unique values can be
-                    // used again (HubSpot's behaviour here is unconfirmed).
+                    plan::archive(p, account, &ot, id, now)?;
                 }
                 Ok(())
             })
@@ -884,8 +548,8 @@ mod tests {
     use super::*;
     use crate::{Durability, Store};
 
-    /// What a failed input of a per-input batch put in the cache is undone with its writes,
-    /// even when it failed after its record was written (an association, say).
+    /// What a failed input of a per-input batch planned is undone with it, even when it failed
+    /// after its record was planned: nothing of it is journaled, pending or cached.
     #[tokio::test]
     async fn a_failed_input_leaves_nothing_in_the_cache() {
         let dir = tempfile::tempdir().unwrap();
@@ -900,17 +564,18 @@ mod tests {
         let job_set = set.clone();
         let outcome = store
             .writer
-            .run(move |ctx| {
-                in_input_savepoint(ctx, |ctx| {
-                    let record = create_one(
-                        ctx,
+            .records(1, move |p| {
+                Ok(p.input(|p| {
+                    let record = plan::create(
+                        p,
                         AccountId(1),
                         &job_set,
                         &writes,
+                        &[],
                         &WriteSource::api(None),
                     )?;
                     Err::<ObjectRecord, _>(StoreError::Internal(format!("after {}", record.id)))
-                })
+                }))
             })
             .await
             .unwrap();
@@ -932,7 +597,7 @@ mod tests {
     async fn history_written_before_version_3_reads_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sqlite3");
-        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        let mut store = SqliteStore::open(&path, Durability::Process).unwrap();
         let account = AccountId(1);
         let ot = spoke_core::object_type::Registry::standard()
             .resolve("contacts")
@@ -960,6 +625,9 @@ mod tests {
             .unwrap();
         let record = created.into_iter().next().unwrap().unwrap();
         let id = record.id;
+        // The store is closed (its writes all in SQLite) while the rows below are written: as
+        // if by an older Spoke.
+        drop(store);
         // The first update of `firstname`, as version 2 wrote it: the creation entry (version 1)
         // and the update's own row, neither with `previous`.
         {
@@ -981,6 +649,7 @@ mod tests {
             )
             .unwrap();
         }
+        store = SqliteStore::open(&path, Durability::Process).unwrap();
         store
             .update_objects(
                 account,

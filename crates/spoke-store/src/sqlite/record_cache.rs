@@ -53,13 +53,13 @@ const ENTRY_OVERHEAD: usize = 48;
 pub const DEFAULT_BUDGET_BYTES: usize = 384 << 20;
 
 /// A cached record is one allocation: its account, object type (an index into the cache's
-/// names), creation and last-modified times, then each property as its name's index and its
-/// value, lengths as varints. About half the size of the stored JSON text, and one allocation
+/// names), creation and last-modified times, its version (the write counter that keys history
+/// rows), then each property as its name's index and its value, lengths as varints. About half the size of the stored JSON text, and one allocation
 /// instead of two per property as a map: at a million contacts that is ~280 MiB instead of
 /// ~600 MiB measured for the JSON text in an `Arc`.
 type Encoded = Box<[u8]>;
 
-const HEADER: usize = 8 + 4 + 8 + 8;
+const HEADER: usize = 8 + 4 + 8 + 8 + 8;
 
 fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
@@ -123,6 +123,29 @@ pub fn unique_hash(account: AccountId, object_type: &str, property: &str, key: &
     h.finish()
 }
 
+/// What a lookup without SQLite found (see [`RecordCache::lookup`]).
+pub enum Lookup {
+    /// A live record and its version.
+    Live(StoreResult<ObjectRecord>, i64),
+    /// A record a pending write archived, and its version.
+    Archived(StoreResult<ObjectRecord>, i64),
+    /// A pending record of another account or object type: none for this caller.
+    Absent,
+    /// Not known here: SQLite has the record's latest state, if any.
+    Miss,
+}
+
+/// A record with a write the journal holds but SQLite does not have yet (writer.rs): its state
+/// after that write. Kept outside the budget until the applier has written it to SQLite.
+pub struct Pending {
+    /// The journal position of the record's latest write.
+    pub lsn: u64,
+    pub encoded: Encoded,
+    pub archived_at: Option<i64>,
+    /// The pending unique values it took ([`RecordCache::pend_unique`]), released with it.
+    pub unique: Vec<u64>,
+}
+
 #[derive(Default)]
 struct Shard {
     entries: HashMap<i64, Encoded>,
@@ -180,6 +203,14 @@ pub struct RecordCache {
     /// (dedupe by email). 16 bytes a value, outside the budget: mappings of evicted records
     /// stay, and only send their lookups to SQLite.
     unique: Vec<Mutex<HashMap<u64, i64>>>,
+    /// Records whose latest write SQLite does not have yet, by id (see [`Pending`]); readers
+    /// look here first. Their number, so that reads skip the look-up when there are none.
+    pending: Vec<Mutex<HashMap<i64, Pending>>>,
+    pending_count: std::sync::atomic::AtomicUsize,
+    /// Unique values taken by pending writes (a hash of account, type, property and key) →
+    /// the records that took them: with SQLite's unique index, where the writer finds the
+    /// holder of a unique value. Only the writer reads it; every candidate is checked.
+    pending_unique: Vec<Mutex<HashMap<u64, Vec<i64>>>>,
 }
 
 /// A reader's mark, taken before it reads from SQLite (see [`RecordCache::fill`]).
@@ -195,7 +226,85 @@ impl RecordCache {
             applied: AtomicU64::new(0),
             names: RwLock::default(),
             unique: (0..UNIQUE_SHARDS).map(|_| Mutex::default()).collect(),
+            pending: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            pending_count: std::sync::atomic::AtomicUsize::new(0),
+            pending_unique: (0..UNIQUE_SHARDS).map(|_| Mutex::default()).collect(),
         }
+    }
+
+    fn pending_shard(&self, id: i64) -> Option<std::sync::MutexGuard<'_, HashMap<i64, Pending>>> {
+        let i = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+        self.pending[i as usize % SHARDS].lock().ok()
+    }
+
+    /// The writer, once a write is journaled: `id`'s state until the applier has written it.
+    pub fn pend(&self, id: ObjectId, mut pending: Pending) {
+        let Some(mut shard) = self.pending_shard(id.0) else {
+            return;
+        };
+        match shard.remove(&id.0) {
+            Some(old) => pending.unique.extend(old.unique),
+            None => {
+                self.pending_count.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        shard.insert(id.0, pending);
+    }
+
+    /// The applier, once SQLite has `id`'s writes through `lsn`: the record is read from the
+    /// cache or SQLite again, unless a later write is pending.
+    pub fn unpend(&self, id: ObjectId, lsn: u64) {
+        let released = {
+            let Some(mut shard) = self.pending_shard(id.0) else {
+                return;
+            };
+            if shard.get(&id.0).is_none_or(|p| p.lsn > lsn) {
+                return;
+            }
+            let Some(p) = shard.remove(&id.0) else {
+                return;
+            };
+            self.pending_count.fetch_sub(1, Ordering::AcqRel);
+            p.unique
+        };
+        for hash in released {
+            if let Some(mut shard) = self.pending_unique_shard(hash) {
+                if let Some(ids) = shard.get_mut(&hash) {
+                    ids.retain(|&i| i != id.0);
+                    if ids.is_empty() {
+                        shard.remove(&hash);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pending_unique_shard(
+        &self,
+        hash: u64,
+    ) -> Option<std::sync::MutexGuard<'_, HashMap<u64, Vec<i64>>>> {
+        self.pending_unique[(hash >> 60) as usize % UNIQUE_SHARDS]
+            .lock()
+            .ok()
+    }
+
+    /// The writer: a pending write of `id` takes the unique value `hash` (before [`Self::pend`]
+    /// of that write, which lists it in `unique`).
+    pub fn pend_unique(&self, hash: u64, id: ObjectId) {
+        if let Some(mut shard) = self.pending_unique_shard(hash) {
+            let ids = shard.entry(hash).or_default();
+            if !ids.contains(&id.0) {
+                ids.push(id.0);
+            }
+        }
+    }
+
+    /// Records that pending writes gave the unique value `hash` (to be checked: a later write
+    /// may have changed it).
+    pub fn pending_unique_candidates(&self, hash: u64) -> Vec<i64> {
+        self.pending_unique_shard(hash)
+            .and_then(|s| s.get(&hash).cloned())
+            .unwrap_or_default()
     }
 
     fn enabled(&self) -> bool {
@@ -231,10 +340,31 @@ impl RecordCache {
         properties: &BTreeMap<String, String>,
         created_at: Timestamp,
         updated_at: Timestamp,
+        version: i64,
     ) -> Option<Encoded> {
         if !self.enabled() {
             return None;
         }
+        self.encode_always(
+            account,
+            object_type,
+            properties,
+            created_at,
+            updated_at,
+            version,
+        )
+    }
+
+    /// [`Self::encode`] whether or not the cache is on (pending records are kept regardless).
+    pub fn encode_always(
+        &self,
+        account: AccountId,
+        object_type: &str,
+        properties: &BTreeMap<String, String>,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        version: i64,
+    ) -> Option<Encoded> {
         let size: usize = properties
             .iter()
             .map(|(k, v)| v.len() + 4 + k.len() / 8)
@@ -244,6 +374,7 @@ impl RecordCache {
         out.extend_from_slice(&self.name_index(object_type)?.to_le_bytes());
         out.extend_from_slice(&created_at.millis().to_le_bytes());
         out.extend_from_slice(&updated_at.millis().to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         for (name, value) in properties {
             put_varint(&mut out, self.name_index(name)? as usize);
             put_varint(&mut out, value.len());
@@ -252,28 +383,80 @@ impl RecordCache {
         Some(out.into_boxed_slice())
     }
 
-    /// The live record `id` of `account` and `object_type`, when cached.
+    /// Whether `bytes` is an entry of `account`'s `object_type`.
+    fn belongs(&self, bytes: &[u8], account: AccountId, object_type: &str) -> bool {
+        if bytes.len() < HEADER || get_i64(bytes, 0) != account.0 {
+            return false;
+        }
+        let Ok(names) = self.names.read() else {
+            return false;
+        };
+        let mut ot = [0u8; 4];
+        ot.copy_from_slice(&bytes[8..12]);
+        names
+            .names
+            .get(u32::from_le_bytes(ot) as usize)
+            .is_some_and(|n| n.as_ref() == object_type)
+    }
+
+    fn decode(&self, bytes: &[u8], id: ObjectId) -> StoreResult<ObjectRecord> {
+        let names = self
+            .names
+            .read()
+            .map_err(|_| StoreError::Internal("the record cache's names are poisoned".into()))?;
+        decode(bytes, id, &names)
+    }
+
+    /// What the store knows of a record without SQLite: a pending write's state (live or
+    /// archived, see [`Self::pend`]), else the cached live record, with its version.
+    pub fn lookup(&self, account: AccountId, object_type: &str, id: ObjectId) -> Lookup {
+        if self.pending_count.load(Ordering::Acquire) > 0 {
+            if let Some(shard) = self.pending_shard(id.0) {
+                if let Some(p) = shard.get(&id.0) {
+                    if !self.belongs(&p.encoded, account, object_type) {
+                        // Another account's or type's record: for this caller it does not
+                        // exist, in SQLite either (it is pending, so SQLite is older).
+                        return Lookup::Absent;
+                    }
+                    let version = get_i64(&p.encoded, 28);
+                    let record = self.decode(&p.encoded, id).map(|mut r| {
+                        r.archived_at = p.archived_at.map(Timestamp);
+                        r
+                    });
+                    return match p.archived_at {
+                        None => Lookup::Live(record, version),
+                        Some(_) => Lookup::Archived(record, version),
+                    };
+                }
+            }
+        }
+        if !self.enabled() {
+            return Lookup::Miss;
+        }
+        let Some(shard) = self.shard(id.0) else {
+            return Lookup::Miss;
+        };
+        let Some(bytes) = shard.entries.get(&id.0) else {
+            return Lookup::Miss;
+        };
+        if !self.belongs(bytes, account, object_type) {
+            return Lookup::Miss;
+        }
+        Lookup::Live(self.decode(bytes, id), get_i64(bytes, 28))
+    }
+
+    /// The live record `id` of `account` and `object_type`, when the cache has it (pending or
+    /// cached); `None` otherwise, archived by a pending write included.
     pub fn get(
         &self,
         account: AccountId,
         object_type: &str,
         id: ObjectId,
     ) -> Option<StoreResult<ObjectRecord>> {
-        if !self.enabled() {
-            return None;
+        match self.lookup(account, object_type, id) {
+            Lookup::Live(record, _) => Some(record),
+            Lookup::Archived(..) | Lookup::Absent | Lookup::Miss => None,
         }
-        let shard = self.shard(id.0)?;
-        let bytes = shard.entries.get(&id.0)?;
-        if bytes.len() < HEADER || get_i64(bytes, 0) != account.0 {
-            return None;
-        }
-        let names = self.names.read().ok()?;
-        let mut ot = [0u8; 4];
-        ot.copy_from_slice(&bytes[8..12]);
-        if names.names.get(u32::from_le_bytes(ot) as usize)?.as_ref() != object_type {
-            return None;
-        }
-        Some(decode(bytes, id, &names))
     }
 
     fn unique_shard(&self, hash: u64) -> Option<std::sync::MutexGuard<'_, HashMap<u64, i64>>> {
@@ -424,6 +607,7 @@ mod tests {
             &props(pairs),
             Timestamp(1),
             Timestamp(2),
+            1,
         )
     }
 
@@ -438,6 +622,7 @@ mod tests {
             &written,
             Timestamp(-5),
             Timestamp(1 << 40),
+            7,
         );
         cache.fill(cache.read_start(), ObjectId(9), e);
         let r = cache
@@ -682,6 +867,7 @@ mod store_tests {
     }
 
     /// `spoke records restore` writes from another process: the server sees the record at once.
+    /// (The other process has no journal of its own: the server owns it.)
     #[tokio::test]
     async fn a_restore_by_another_process_is_seen_at_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -695,6 +881,9 @@ mod store_tests {
             .await
             .unwrap();
         assert_eq!(email(&server, &set, id).await, None);
+        // Another process sees what the server's applier has written to SQLite (within
+        // milliseconds of the acknowledgement: see writer.rs).
+        server.writer.applied().await.unwrap();
         let admin = SqliteStore::open(&path, Durability::Full).unwrap();
         assert_eq!(
             admin

@@ -127,17 +127,26 @@ pub(crate) fn index_name(object_type: &str, property: &str) -> Option<String> {
 /// first write costs nothing on an empty type and is a no-op once they exist, so start-up does
 /// not depend on the data size.
 pub(crate) fn ensure_builtin_indexes(ctx: &mut WriteCtx, ot: &ObjectTypeDef) -> StoreResult<()> {
-    if ctx.indexed_types.contains(&ot.object_type_id.0) {
+    ensure_builtin_indexes_of(&ctx.conn, &mut ctx.indexed_types, &ot.object_type_id.0)
+}
+
+/// [`ensure_builtin_indexes`] by objectTypeId, with the applier's record of ensured types.
+pub(crate) fn ensure_builtin_indexes_of(
+    conn: &Connection,
+    indexed_types: &mut std::collections::HashSet<String>,
+    object_type: &str,
+) -> StoreResult<()> {
+    if indexed_types.contains(object_type) {
         return Ok(());
     }
-    if let Some(builtin) = Registry::standard().resolve(&ot.object_type_id.0) {
+    if let Some(builtin) = Registry::standard().resolve(object_type) {
         for name in builtin_indexed(&builtin) {
-            if let Some(ddl) = index_ddl(&ot.object_type_id.0, name) {
-                ctx.conn.execute_batch(&ddl)?;
+            if let Some(ddl) = index_ddl(object_type, name) {
+                conn.execute_batch(&ddl)?;
             }
         }
     }
-    ctx.indexed_types.insert(ot.object_type_id.0.clone());
+    indexed_types.insert(object_type.to_string());
     Ok(())
 }
 
@@ -469,14 +478,16 @@ impl SqliteStore {
         if !is_sql_safe_type(&ot) {
             return Ok((0, Vec::new()));
         }
-        if q.groups.is_empty() && q.sort.is_none() && !q.query_tokens.is_empty() {
-            return self.text_search(account, &ot, &q);
-        }
         let unique = unique_eq(&set, &q);
         if let Some((name, key)) = unique {
             if let Some(found) = self.unique_from_cache(account, &set, &ot, &q, name, key) {
                 return found;
             }
+        }
+        // SQLite answers from here: it must have every write acknowledged before this search.
+        self.writer.applied().await?;
+        if q.groups.is_empty() && q.sort.is_none() && !q.query_tokens.is_empty() {
+            return self.text_search(account, &ot, &q);
         }
         if let Some(found) = self.search_in_columns(account, &set, &ot, &q).await? {
             return Ok(found);
@@ -854,6 +865,8 @@ mod tests {
             )
             .await
             .unwrap();
+        // Searches wait for the create to be in SQLite; this test reads plans directly.
+        store.writer.applied().await.unwrap();
         let eq = plan(
             &store,
             &set,

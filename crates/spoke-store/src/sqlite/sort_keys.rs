@@ -403,6 +403,13 @@ impl SortKeys {
         Some(f(list))
     }
 
+    /// Whether one account's type has columns (the applier computes its records' key changes
+    /// only then).
+    pub fn has_columns(&self, account: AccountId, ot: &str) -> bool {
+        self.type_columns(account, ot, |list| !list.is_empty())
+            .unwrap_or(false)
+    }
+
     /// The writer: the key changes of a record it has just written (before COMMIT).
     pub fn changes(
         &self,

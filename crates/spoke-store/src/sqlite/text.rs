@@ -58,11 +58,6 @@ impl PendingText {
             .insert = text;
     }
 
-    /// A record leaves `search_text` (archived).
-    pub fn remove(&mut self, id: i64) {
-        self.replace(id, None);
-    }
-
     /// Forgets everything (the transaction was rolled back).
     pub fn clear(&mut self) {
         self.ops.clear();

@@ -53,6 +53,7 @@ impl SqliteStore {
             args.push(to_sql(cell)?);
         }
         args.push(SqlValue::Integer(limit as i64));
+        self.writer.applied().await?;
         self.reads.with(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let n = table.columns.len();
@@ -105,7 +106,8 @@ impl SqliteStore {
                     stmt.execute(params_from_iter(cells.iter()))?;
                 }
                 // Ids the copy brought in are never handed out again by this store.
-                ctx.next_object_id = ctx.next_object_id.max(max_id + 1);
+                ctx.next_object_id
+                    .fetch_max(max_id + 1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             })
             .await

@@ -1,0 +1,618 @@
+//! Working out record writes: what a create, update or archive makes of a record, checked
+//! against the record's latest state and every unique value, as [`RecordOp`]s.
+//!
+//! The writer plans against the latest state of every record, which is not all in SQLite: a
+//! record with a journaled write that the applier has not written yet is pending in the record
+//! cache (record_cache.rs, `Pending`), and writes planned earlier in the same group (or job, or
+//! input) are in [`Layer`]s that become pending only once the group is journaled. So a look-up
+//! goes layers, then pending and cached records, then SQLite; and the holder of a unique value
+//! is found among the candidates the layers, the pending writes and SQLite's unique index name,
+//! each checked against its latest state.
+//!
+//! In a store without a journal (another process owns it, see journal.rs) the same plans are
+//! applied to SQLite at once, inside the writer's transaction; then SQLite is the latest state
+//! and the cache is not consulted (its changes wait for COMMIT).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use spoke_core::ids::{AccountId, ObjectId};
+use spoke_core::object_type::OBJECT_ID_PROPERTY;
+use spoke_core::record::{ObjectRecord, WriteSource};
+use spoke_core::search::{search_key, search_keys, Key};
+use spoke_core::time::Timestamp;
+use spoke_core::value::{PropertySet, PropertyWrites};
+
+use super::record_cache::{unique_hash, CacheChange, Lookup, RecordCache};
+use super::record_ops::{HistoryRow, LinkRow, OpKind, RecordOp, TextChange};
+use super::search::{key_column, key_columns, key_value, record_text, unique_lookup_sql};
+use crate::{AssociationLink, StoreError, StoreResult};
+
+/// A record's state as a write planned it.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    pub account: i64,
+    pub object_type: String,
+    pub record: ObjectRecord,
+    pub version: i64,
+}
+
+/// The writes of one group, job or input, not yet journaled: the records' latest states, the
+/// unique values they took, their ops and their changes to the cache's unique-value map.
+#[derive(Default)]
+pub(crate) struct Layer {
+    pub records: HashMap<i64, Planned>,
+    pub unique: Vec<(u64, i64)>,
+    pub ops: Vec<RecordOp>,
+    /// Changes to the cache's map of unique text values: (hash, record, holds it now).
+    pub unique_changes: Vec<(u64, ObjectId, bool)>,
+}
+
+impl Layer {
+    /// Takes `top`'s writes over (they came after this layer's).
+    pub fn absorb(&mut self, top: Layer) {
+        self.records.extend(top.records);
+        self.unique.extend(top.unique);
+        self.ops.extend(top.ops);
+        self.unique_changes.extend(top.unique_changes);
+    }
+
+    /// The cache changes of the records written: each one's latest state replaces its entry
+    /// (an archived one leaves), then the unique-value map's changes.
+    pub fn cache_changes(&self, cache: &RecordCache) -> Vec<CacheChange> {
+        let mut out = Vec::with_capacity(self.records.len() + self.unique_changes.len());
+        for (id, p) in &self.records {
+            let id = ObjectId(*id);
+            let entry = (!p.record.archived())
+                .then(|| {
+                    cache.encode(
+                        AccountId(p.account),
+                        &p.object_type,
+                        &p.record.properties,
+                        p.record.created_at,
+                        p.record.updated_at,
+                        p.version,
+                    )
+                })
+                .flatten();
+            out.push(match entry {
+                Some(e) => CacheChange::Put(id, e),
+                None => CacheChange::Remove(id),
+            });
+        }
+        out.extend(self.unique_changes.iter().map(|&(hash, id, holds)| {
+            if holds {
+                CacheChange::MapUnique(hash, id)
+            } else {
+                CacheChange::UnmapUnique(hash, id)
+            }
+        }));
+        out
+    }
+}
+
+/// A record's latest state and version, as the planner found it.
+pub(crate) struct Current {
+    pub record: ObjectRecord,
+    pub version: i64,
+}
+
+/// Plans record writes (see the module docs).
+pub(crate) struct Planner<'a> {
+    pub conn: &'a Connection,
+    pub cache: &'a RecordCache,
+    /// Whether the cache (pending and cached records) holds the latest states: true for the
+    /// journaling writer, false inside a SQLite transaction (see the module docs).
+    pub use_cache: bool,
+    pub next_id: &'a AtomicI64,
+    /// The group's layer first, then the job's, then an input's.
+    pub layers: &'a mut Vec<Layer>,
+}
+
+/// The key a unique value is found by among pending writes: its account, type, property and
+/// search key (numbers too, unlike the cache's map of text values).
+fn pending_hash(account: AccountId, object_type: &str, property: &str, key: &Key) -> u64 {
+    match key {
+        Key::Text(k) => unique_hash(account, object_type, property, k),
+        Key::Num(n) => unique_hash(
+            account,
+            object_type,
+            property,
+            &format!("\0{}", n.to_bits()),
+        ),
+    }
+}
+
+/// A record row read inside the planner: any state.
+fn read_row(
+    conn: &Connection,
+    account: AccountId,
+    object_type: &str,
+    id: ObjectId,
+) -> StoreResult<Option<Current>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT properties, created_at, updated_at, archived_at, version
+         FROM objects WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
+    )?;
+    let row = stmt
+        .query_row(params![id.0, account.0, object_type], |r| {
+            Ok((
+                serde_json::from_str::<BTreeMap<String, String>>(r.get_ref(0)?.as_str()?),
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((properties, created, updated, archived, version)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Current {
+        record: ObjectRecord {
+            id,
+            properties: properties?,
+            created_at: Timestamp(created),
+            updated_at: Timestamp(updated),
+            archived_at: archived.map(Timestamp),
+        },
+        version,
+    }))
+}
+
+impl Planner<'_> {
+    /// The latest state of a record of `account`'s `object_type`, live or archived.
+    pub fn current(
+        &self,
+        account: AccountId,
+        object_type: &str,
+        id: ObjectId,
+    ) -> StoreResult<Option<Current>> {
+        for layer in self.layers.iter().rev() {
+            if let Some(p) = layer.records.get(&id.0) {
+                if p.account != account.0 || p.object_type != object_type {
+                    return Ok(None);
+                }
+                return Ok(Some(Current {
+                    record: p.record.clone(),
+                    version: p.version,
+                }));
+            }
+        }
+        if self.use_cache {
+            match self.cache.lookup(account, object_type, id) {
+                Lookup::Live(record, version) | Lookup::Archived(record, version) => {
+                    return Ok(Some(Current {
+                        record: record?,
+                        version,
+                    }))
+                }
+                Lookup::Absent => return Ok(None),
+                Lookup::Miss => {}
+            }
+        }
+        read_row(self.conn, account, object_type, id)
+    }
+
+    /// The live record other than `except` whose unique `property` has `value`'s search key.
+    pub fn holder(
+        &self,
+        account: AccountId,
+        set: &PropertySet,
+        property: &str,
+        value: &str,
+        except: Option<ObjectId>,
+    ) -> StoreResult<Option<ObjectId>> {
+        let Some(def) = set.get(property) else {
+            return Ok(None);
+        };
+        let Some(key) = search_key(def, value) else {
+            return Ok(None);
+        };
+        let ot = set.object_type.object_type_id.0.as_str();
+        let holds = |id: ObjectId| -> StoreResult<bool> {
+            if Some(id) == except {
+                return Ok(false);
+            }
+            Ok(self.current(account, ot, id)?.is_some_and(|c| {
+                !c.record.archived()
+                    && c.record
+                        .properties
+                        .get(property)
+                        .and_then(|v| search_key(def, v))
+                        .as_ref()
+                        == Some(&key)
+            }))
+        };
+        let hash = pending_hash(account, ot, property, &key);
+        let mut candidates: Vec<i64> = Vec::new();
+        for layer in self.layers.iter().rev() {
+            candidates.extend(
+                layer
+                    .unique
+                    .iter()
+                    .filter(|(h, _)| *h == hash)
+                    .map(|(_, i)| *i),
+            );
+        }
+        if self.use_cache {
+            candidates.extend(self.cache.pending_unique_candidates(hash));
+            if let Key::Text(k) = &key {
+                if let Some(id) = self
+                    .cache
+                    .unique_candidate(unique_hash(account, ot, property, k))
+                {
+                    candidates.push(id.0);
+                }
+            }
+        }
+        for id in candidates {
+            if holds(ObjectId(id))? {
+                return Ok(Some(ObjectId(id)));
+            }
+        }
+        // SQLite's holder, as of what the applier has written: a later write may have changed
+        // it (then no live record holds the value but a pending one, found above).
+        let sql = unique_lookup_sql(ot, property)?;
+        let stored: Option<i64> = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(
+                params![account.0, key_value(&key), except.map_or(0, |i| i.0)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored {
+            Some(id) if holds(ObjectId(id))? => Ok(Some(ObjectId(id))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Fails with a conflict when a record other than `id` holds `value` of `property`.
+    fn check_unique(
+        &self,
+        account: AccountId,
+        set: &PropertySet,
+        property: &str,
+        value: &str,
+        id: ObjectId,
+    ) -> StoreResult<()> {
+        match self.holder(account, set, property, value, Some(id))? {
+            Some(other) => Err(StoreError::UniqueConflict {
+                property: property.to_string(),
+                value: value.to_string(),
+                existing: other,
+                on: Some(id),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn top(&mut self) -> &mut Layer {
+        if self.layers.is_empty() {
+            self.layers.push(Layer::default());
+        }
+        let last = self.layers.len() - 1;
+        &mut self.layers[last]
+    }
+
+    /// Runs `f` in a layer of its own: its writes count only when it succeeds (an input of a
+    /// per-input batch).
+    pub fn input<T>(&mut self, f: impl FnOnce(&mut Self) -> StoreResult<T>) -> StoreResult<T> {
+        self.layers.push(Layer::default());
+        let result = f(self);
+        if let Some(top) = self.layers.pop() {
+            if result.is_ok() {
+                self.top().absorb(top);
+            }
+        }
+        result
+    }
+
+    /// Records a planned write: the record's new state, its op, and its unique values (those
+    /// the write set: `taken`; those it gave up: `released`).
+    fn push(
+        &mut self,
+        set: Option<&PropertySet>,
+        planned: Planned,
+        op: RecordOp,
+        taken: &BTreeMap<&str, &str>,
+        released: &BTreeMap<&str, &str>,
+    ) {
+        let account = AccountId(planned.account);
+        let id = ObjectId(planned.record.id.0);
+        let ot = planned.object_type.clone();
+        let mut unique = Vec::new();
+        let mut changes = Vec::new();
+        for (map, holds) in [(released, false), (taken, true)] {
+            for (name, value) in map {
+                let Some(key) = set
+                    .and_then(|s| s.get(name))
+                    .and_then(|d| search_key(d, value))
+                else {
+                    continue;
+                };
+                if holds {
+                    unique.push((pending_hash(account, &ot, name, &key), id.0));
+                }
+                if let Key::Text(k) = key {
+                    changes.push((unique_hash(account, &ot, name, &k), id, holds));
+                }
+            }
+        }
+        let top = self.top();
+        top.records.insert(id.0, planned);
+        top.unique.extend(unique);
+        top.ops.push(op);
+        top.unique_changes.extend(changes);
+    }
+}
+
+/// The unique-value properties among `properties`, with their values.
+fn unique_values<'a>(
+    set: &PropertySet,
+    properties: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<&'a str, &'a str> {
+    properties
+        .into_iter()
+        .filter(|(name, value)| {
+            !value.is_empty() && set.get(name).is_some_and(|d| set.is_unique(d))
+        })
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+/// Plans the creation of a record, with the associations to make with it (their `from_id` is
+/// the new record's).
+pub(crate) fn create(
+    p: &mut Planner<'_>,
+    account: AccountId,
+    set: &Arc<PropertySet>,
+    writes: &PropertyWrites,
+    links: &[AssociationLink],
+    source: &WriteSource,
+) -> StoreResult<ObjectRecord> {
+    let object_type = set.object_type.as_ref();
+    let ot = object_type.object_type_id.0.as_str();
+    let id = ObjectId(p.next_id.fetch_add(1, Ordering::Relaxed));
+    let now = Timestamp::now();
+    let mut properties: BTreeMap<String, String> = BTreeMap::new();
+    for (name, write) in &writes.values {
+        let value = write.apply(None);
+        // Clearing a property that never had a value is a no-op on create.
+        if !value.is_empty() {
+            properties.insert(name.clone(), value);
+        }
+    }
+    let iso = now.to_iso();
+    properties.insert(object_type.createdate_property.clone(), iso.clone());
+    properties.insert(object_type.lastmodified_property.clone(), iso);
+    properties.insert(OBJECT_ID_PROPERTY.to_string(), id.to_string());
+    for name in &writes.unique {
+        if let Some(value) = properties.get(name) {
+            p.check_unique(account, set, name, value, id)?;
+        }
+    }
+    let keys = key_columns(search_keys(set, &properties))?;
+    let op = RecordOp {
+        lsn: 0,
+        kind: OpKind::Create,
+        account: account.0,
+        object_type: ot.to_string(),
+        id: id.0,
+        version: 1,
+        at: now.millis(),
+        properties: serde_json::to_string(&properties)?,
+        keys: keys
+            .into_iter()
+            .enumerate()
+            .map(|(c, k)| (c as u8, k))
+            .collect(),
+        text: TextChange::Set(record_text(account, set, &properties)),
+        history: Vec::new(),
+        source_type: source.source_type.clone(),
+        source_id: source.source_id.clone(),
+        links: links
+            .iter()
+            .map(|l| LinkRow {
+                to_type: l.to_type.clone(),
+                to_id: l.to_id.0,
+                type_id: l.type_id,
+                inverse_type_id: l.inverse_type_id,
+                category: l.category.clone(),
+            })
+            .collect(),
+        set: Some(Arc::clone(set)),
+    };
+    let record = ObjectRecord {
+        id,
+        properties,
+        created_at: now,
+        updated_at: now,
+        archived_at: None,
+    };
+    let taken = unique_values(set, &record.properties);
+    let planned = Planned {
+        account: account.0,
+        object_type: ot.to_string(),
+        record: record.clone(),
+        version: 1,
+    };
+    // No history rows: every value set here has the implicit creation entry.
+    p.push(Some(set), planned, op, &taken, &BTreeMap::new());
+    Ok(record)
+}
+
+/// Plans a partial update of a live record: `NotFound` for a missing or archived one.
+pub(crate) fn update(
+    p: &mut Planner<'_>,
+    account: AccountId,
+    set: &Arc<PropertySet>,
+    id: ObjectId,
+    writes: &PropertyWrites,
+    source: &WriteSource,
+) -> StoreResult<ObjectRecord> {
+    let object_type = set.object_type.as_ref();
+    let ot = object_type.object_type_id.0.as_str();
+    let Some(current) = p.current(account, ot, id)? else {
+        return Err(StoreError::NotFound);
+    };
+    if current.record.archived() {
+        return Err(StoreError::NotFound);
+    }
+    let before = current.record;
+    let mut changed: Vec<(String, String)> = Vec::new();
+    for (name, write) in &writes.values {
+        let old = before.properties.get(name).map(String::as_str);
+        let new = write.apply(old);
+        if old.unwrap_or("") == new && old.is_some() {
+            continue;
+        }
+        if writes.unique.contains(name) && !new.is_empty() {
+            p.check_unique(account, set, name, &new, id)?;
+        }
+        changed.push((name.clone(), new));
+    }
+    let now = Timestamp::now().max(before.created_at);
+    let version = current.version + 1;
+    let mut record = before.clone();
+    for (name, value) in &changed {
+        record.properties.insert(name.clone(), value.clone());
+    }
+    let lastmod = now.to_iso();
+    record
+        .properties
+        .insert(object_type.lastmodified_property.clone(), lastmod.clone());
+    record.updated_at = now;
+    let text_changed = changed
+        .iter()
+        .any(|(name, _)| object_type.searchable_properties.contains(name));
+    // Only the key columns of the properties written (with the last-modified date's), so that
+    // SQLite leaves the indexes of the others alone (see search::KEY_COLUMNS).
+    let mut written = [false; super::search::KEY_COLUMNS];
+    for name in changed
+        .iter()
+        .map(|(name, _)| name)
+        .chain([&object_type.lastmodified_property])
+    {
+        written[key_column(name)] = true;
+    }
+    let keys = key_columns(search_keys(
+        set,
+        record
+            .properties
+            .iter()
+            .filter(|(name, _)| written[key_column(name)]),
+    ))?;
+    let previous = |name: &str| before.properties.get(name).cloned().unwrap_or_default();
+    let mut history: Vec<HistoryRow> = changed
+        .iter()
+        .map(|(name, value)| HistoryRow {
+            property: name.clone(),
+            value: value.clone(),
+            previous: previous(name),
+        })
+        .collect();
+    history.push(HistoryRow {
+        property: object_type.lastmodified_property.clone(),
+        value: lastmod,
+        previous: previous(&object_type.lastmodified_property),
+    });
+    let op = RecordOp {
+        lsn: 0,
+        kind: OpKind::Update,
+        account: account.0,
+        object_type: ot.to_string(),
+        id: id.0,
+        version,
+        at: now.millis(),
+        properties: serde_json::to_string(&record.properties)?,
+        keys: keys
+            .into_iter()
+            .enumerate()
+            .filter(|(c, _)| written[*c])
+            .map(|(c, k)| (c as u8, k))
+            .collect(),
+        text: if text_changed {
+            TextChange::Set(record_text(account, set, &record.properties))
+        } else {
+            TextChange::Keep
+        },
+        history,
+        source_type: source.source_type.clone(),
+        source_id: source.source_id.clone(),
+        links: Vec::new(),
+        set: Some(Arc::clone(set)),
+    };
+    let unique_changed = changed
+        .iter()
+        .filter(|(n, _)| writes.unique.contains(n))
+        .map(|(n, _)| n);
+    let released = unique_values(
+        set,
+        unique_changed
+            .clone()
+            .filter_map(|n| before.properties.get_key_value(n)),
+    );
+    let taken = unique_values(
+        set,
+        unique_changed.filter_map(|n| record.properties.get_key_value(n)),
+    );
+    let planned = Planned {
+        account: account.0,
+        object_type: ot.to_string(),
+        record: record.clone(),
+        version,
+    };
+    p.push(Some(set), planned, op, &taken, &released);
+    Ok(record)
+}
+
+/// Plans the archive of a record; `false` (nothing planned) for one that is missing or archived.
+/// Archived records leave the search indexes, so their unique values can be used again
+/// (HubSpot's behaviour here is unconfirmed): the holder of a value is always checked to be
+/// live, so nothing needs releasing here.
+pub(crate) fn archive(
+    p: &mut Planner<'_>,
+    account: AccountId,
+    ot: &str,
+    id: ObjectId,
+    at: Timestamp,
+) -> StoreResult<bool> {
+    let Some(current) = p.current(account, ot, id)? else {
+        return Ok(false);
+    };
+    if current.record.archived() {
+        return Ok(false);
+    }
+    let mut record = current.record;
+    record.archived_at = Some(at);
+    let version = current.version + 1;
+    let op = RecordOp {
+        lsn: 0,
+        kind: OpKind::Archive,
+        account: account.0,
+        object_type: ot.to_string(),
+        id: id.0,
+        version,
+        at: at.millis(),
+        properties: String::new(),
+        keys: Vec::new(),
+        text: TextChange::Set(None),
+        history: Vec::new(),
+        source_type: String::new(),
+        source_id: None,
+        links: Vec::new(),
+        set: None,
+    };
+    let planned = Planned {
+        account: account.0,
+        object_type: ot.to_string(),
+        record,
+        version,
+    };
+    p.push(None, planned, op, &BTreeMap::new(), &BTreeMap::new());
+    Ok(true)
+}
