@@ -8,6 +8,8 @@ mod associations;
 mod checkpoint;
 mod column_search;
 mod journal;
+#[cfg(test)]
+mod journal_tests;
 mod objects;
 mod page_cache;
 mod pipelines;

@@ -44,7 +44,8 @@ pub(crate) struct Planned {
 #[derive(Default)]
 pub(crate) struct Layer {
     pub records: HashMap<i64, Planned>,
-    pub unique: Vec<(u64, i64)>,
+    /// Unique values taken (see `pending_hash`) → the records that took them.
+    pub unique: HashMap<u64, Vec<i64>>,
     pub ops: Vec<RecordOp>,
     /// Changes to the cache's map of unique text values: (hash, record, holds it now).
     pub unique_changes: Vec<(u64, ObjectId, bool)>,
@@ -54,7 +55,9 @@ impl Layer {
     /// Takes `top`'s writes over (they came after this layer's).
     pub fn absorb(&mut self, top: Layer) {
         self.records.extend(top.records);
-        self.unique.extend(top.unique);
+        for (hash, ids) in top.unique {
+            self.unique.entry(hash).or_default().extend(ids);
+        }
         self.ops.extend(top.ops);
         self.unique_changes.extend(top.unique_changes);
     }
@@ -82,13 +85,11 @@ impl Layer {
                 None => CacheChange::Remove(id),
             });
         }
-        out.extend(self.unique_changes.iter().map(|&(hash, id, holds)| {
-            if holds {
-                CacheChange::MapUnique(hash, id)
-            } else {
-                CacheChange::UnmapUnique(hash, id)
-            }
-        }));
+        out.extend(
+            self.unique_changes
+                .iter()
+                .map(|&(hash, id, holds)| CacheChange::unique(hash, id, holds)),
+        );
         out
     }
 }
@@ -229,13 +230,9 @@ impl Planner<'_> {
         let hash = pending_hash(account, ot, property, &key);
         let mut candidates: Vec<i64> = Vec::new();
         for layer in self.layers.iter().rev() {
-            candidates.extend(
-                layer
-                    .unique
-                    .iter()
-                    .filter(|(h, _)| *h == hash)
-                    .map(|(_, i)| *i),
-            );
+            if let Some(ids) = layer.unique.get(&hash) {
+                candidates.extend(ids.iter().rev());
+            }
         }
         if self.use_cache {
             candidates.extend(self.cache.pending_unique_candidates(hash));
@@ -344,7 +341,9 @@ impl Planner<'_> {
         }
         let top = self.top();
         top.records.insert(id.0, planned);
-        top.unique.extend(unique);
+        for (hash, id) in unique {
+            top.unique.entry(hash).or_default().push(id);
+        }
         top.ops.push(op);
         top.unique_changes.extend(changes);
     }
@@ -462,10 +461,10 @@ pub(crate) fn update(
     if current.record.archived() {
         return Err(StoreError::NotFound);
     }
-    let before = current.record;
+    let mut record = current.record;
     let mut changed: Vec<(String, String)> = Vec::new();
     for (name, write) in &writes.values {
-        let old = before.properties.get(name).map(String::as_str);
+        let old = record.properties.get(name).map(String::as_str);
         let new = write.apply(old);
         if old.unwrap_or("") == new && old.is_some() {
             continue;
@@ -475,16 +474,40 @@ pub(crate) fn update(
         }
         changed.push((name.clone(), new));
     }
-    let now = Timestamp::now().max(before.created_at);
+    let now = Timestamp::now().max(record.created_at);
     let version = current.version + 1;
-    let mut record = before.clone();
+    let lastmod = now.to_iso();
+    // The history rows, with the values the write replaces (read before they are replaced).
+    let previous = |name: &str| record.properties.get(name).cloned().unwrap_or_default();
+    let mut history: Vec<HistoryRow> = changed
+        .iter()
+        .map(|(name, value)| HistoryRow {
+            property: name.clone(),
+            value: value.clone(),
+            previous: previous(name),
+        })
+        .collect();
+    history.push(HistoryRow {
+        property: object_type.lastmodified_property.clone(),
+        value: lastmod.clone(),
+        previous: previous(&object_type.lastmodified_property),
+    });
+    let unique_changed: Vec<&String> = changed
+        .iter()
+        .filter(|(n, _)| writes.unique.contains(n))
+        .map(|(n, _)| n)
+        .collect();
+    let released: Vec<(String, String)> = unique_changed
+        .iter()
+        .filter_map(|n| record.properties.get_key_value(n.as_str()))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     for (name, value) in &changed {
         record.properties.insert(name.clone(), value.clone());
     }
-    let lastmod = now.to_iso();
     record
         .properties
-        .insert(object_type.lastmodified_property.clone(), lastmod.clone());
+        .insert(object_type.lastmodified_property.clone(), lastmod);
     record.updated_at = now;
     let text_changed = changed
         .iter()
@@ -506,20 +529,6 @@ pub(crate) fn update(
             .iter()
             .filter(|(name, _)| written[key_column(name)]),
     ))?;
-    let previous = |name: &str| before.properties.get(name).cloned().unwrap_or_default();
-    let mut history: Vec<HistoryRow> = changed
-        .iter()
-        .map(|(name, value)| HistoryRow {
-            property: name.clone(),
-            value: value.clone(),
-            previous: previous(name),
-        })
-        .collect();
-    history.push(HistoryRow {
-        property: object_type.lastmodified_property.clone(),
-        value: lastmod,
-        previous: previous(&object_type.lastmodified_property),
-    });
     let op = RecordOp {
         lsn: 0,
         kind: OpKind::Update,
@@ -546,19 +555,12 @@ pub(crate) fn update(
         links: Vec::new(),
         set: Some(Arc::clone(set)),
     };
-    let unique_changed = changed
-        .iter()
-        .filter(|(n, _)| writes.unique.contains(n))
-        .map(|(n, _)| n);
-    let released = unique_values(
-        set,
-        unique_changed
-            .clone()
-            .filter_map(|n| before.properties.get_key_value(n)),
-    );
+    let released = unique_values(set, released.iter().map(|(n, v)| (n, v)));
     let taken = unique_values(
         set,
-        unique_changed.filter_map(|n| record.properties.get_key_value(n)),
+        unique_changed
+            .iter()
+            .filter_map(|n| record.properties.get_key_value(n.as_str())),
     );
     let planned = Planned {
         account: account.0,

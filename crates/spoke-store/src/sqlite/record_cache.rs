@@ -110,6 +110,17 @@ pub enum CacheChange {
     UnmapUnique(u64, ObjectId),
 }
 
+impl CacheChange {
+    /// A change to the unique-value map: `id` holds the value `hash` now, or no longer.
+    pub fn unique(hash: u64, id: ObjectId, holds: bool) -> CacheChange {
+        if holds {
+            CacheChange::MapUnique(hash, id)
+        } else {
+            CacheChange::UnmapUnique(hash, id)
+        }
+    }
+}
+
 /// Shards of the unique-value map.
 const UNIQUE_SHARDS: usize = 16;
 
@@ -307,7 +318,8 @@ impl RecordCache {
             .unwrap_or_default()
     }
 
-    fn enabled(&self) -> bool {
+    /// Whether the cache keeps live records (pending ones are kept regardless).
+    pub fn enabled(&self) -> bool {
         self.shard_budget > 0
     }
 

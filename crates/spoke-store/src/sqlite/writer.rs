@@ -169,19 +169,22 @@ const MAX_GROUP: usize = 256;
 /// the WAL mid-transaction and writes them again when they are dirtied again.
 const MAX_GROUP_RECORDS: usize = 2_000;
 
-/// Most ops in one run of the applier: its pages stay within the connection's page cache.
-pub(crate) const MAX_RUN: usize = 25_000;
+/// Most ops in one run of the applier: its dirty pages stay within the connection's page cache,
+/// and a journaling writer that waits for room (below) waits for one run at most (~0.5 s of
+/// PATCHes at a million contacts).
+pub(crate) const MAX_RUN: usize = 10_000;
 
 /// The applier starts a run once this many ops wait, or once the oldest has waited
-/// [`MAX_DELAY`]: under load, runs are then large (each takes as long as the writes that came
-/// in meanwhile took to journal), and a lone write reaches SQLite within milliseconds.
-const MIN_RUN: usize = 2_000;
-const MAX_DELAY: Duration = Duration::from_millis(20);
+/// [`MAX_DELAY`] (or when a read or a job waits for it): under load, runs are large, which is
+/// what makes them cheap; a lone write reaches the SQLite file within a quarter second (other
+/// processes, such as `spoke accounts copy`, read that file).
+const MIN_RUN: usize = 10_000;
+const MAX_DELAY: Duration = Duration::from_millis(250);
 
 /// The journaling writer waits (backpressure) while the ops not yet applied hold this much
 /// memory: a burst of writes is absorbed at the journal's speed up to here, then goes at the
 /// applier's.
-const MAX_BACKLOG_BYTES: usize = 96 << 20;
+const MAX_BACKLOG_BYTES: usize = 32 << 20;
 
 /// How long a read waits for the applier before it gives up with an error (the applier keeps
 /// failing: a full disk, say).
@@ -194,6 +197,8 @@ pub(crate) struct Backlog {
     room: Condvar,
     /// A reader or a job waits for the applier: apply without waiting for a run to fill.
     hurry: AtomicBool,
+    /// Tests: the applier applies only when hurried (see [`Writer::hold`]).
+    held: AtomicBool,
     /// The journal position of the last acknowledged op.
     published: AtomicU64,
     /// The journal position SQLite has reached.
@@ -215,6 +220,7 @@ impl Backlog {
             state: Mutex::default(),
             room: Condvar::new(),
             hurry: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             published: AtomicU64::new(applied),
             applied: watch::channel(applied).0,
         }
@@ -393,6 +399,18 @@ impl Writer {
     pub fn journaled(&self) -> bool {
         self.journaled.is_some()
     }
+
+    /// Tests: while held, the applier writes journaled ops to SQLite only when a read or a job
+    /// waits for them, so that a test can look at (or copy) the files with writes pending.
+    #[cfg(test)]
+    pub fn hold(&self, held: bool) {
+        if let Some(j) = &self.journaled {
+            j.backlog.held.store(held, Ordering::SeqCst);
+            if let Some(a) = &self.applier {
+                let _ = a.send(ApplierMsg::Nudge);
+            }
+        }
+    }
 }
 
 fn stopped() -> StoreError {
@@ -560,14 +578,20 @@ fn publish(cache: &RecordCache, backlog: &Backlog, layer: Layer) {
     let Some(last) = layer.ops.last().map(|op| op.lsn) else {
         return;
     };
-    let mut latest: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
+    let mut latest: std::collections::HashMap<i64, u64> =
+        std::collections::HashMap::with_capacity(layer.records.len());
     for op in &layer.ops {
         latest.insert(op.id, op.lsn);
     }
-    for &(hash, id) in &layer.unique {
-        cache.pend_unique(hash, ObjectId(id));
+    let mut taken: std::collections::HashMap<i64, Vec<u64>> = std::collections::HashMap::new();
+    for (&hash, ids) in &layer.unique {
+        for &id in ids {
+            cache.pend_unique(hash, ObjectId(id));
+            taken.entry(id).or_default().push(hash);
+        }
     }
-    for (id, p) in &layer.records {
+    let mut changes = Vec::with_capacity(layer.records.len() + layer.unique_changes.len());
+    for (id, p) in layer.records {
         let Some(encoded) = cache.encode_always(
             AccountId(p.account),
             &p.object_type,
@@ -578,23 +602,29 @@ fn publish(cache: &RecordCache, backlog: &Backlog, layer: Layer) {
         ) else {
             continue;
         };
-        let unique = layer
-            .unique
-            .iter()
-            .filter(|(_, i)| i == id)
-            .map(|(h, _)| *h)
-            .collect();
+        let archived_at = p.record.archived_at.map(|t| t.millis());
+        changes.push(if archived_at.is_none() && cache.enabled() {
+            CacheChange::Put(ObjectId(id), encoded.clone())
+        } else {
+            CacheChange::Remove(ObjectId(id))
+        });
         cache.pend(
-            ObjectId(*id),
+            ObjectId(id),
             Pending {
-                lsn: latest.get(id).copied().unwrap_or(last),
+                lsn: latest.get(&id).copied().unwrap_or(last),
                 encoded,
-                archived_at: p.record.archived_at.map(|t| t.millis()),
-                unique,
+                archived_at,
+                unique: taken.remove(&id).unwrap_or_default(),
             },
         );
     }
-    cache.apply(layer.cache_changes(cache));
+    changes.extend(
+        layer
+            .unique_changes
+            .iter()
+            .map(|&(hash, id, holds)| CacheChange::unique(hash, id, holds)),
+    );
+    cache.apply(changes);
     let Ok(mut state) = backlog.state.lock() else {
         return;
     };
@@ -685,7 +715,13 @@ fn apply_run(
     let Some(last) = run.last().map(|op| op.lsn) else {
         return Ok(false);
     };
+    let started = Instant::now();
     let mut outcome = write_run(ctx, &run, last, false).map(|_| ());
+    tracing::debug!(
+        ops = run.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "applied a run of journaled writes"
+    );
     if let Err(e) = &outcome {
         tracing::error!(error = %e, "cannot apply a run of journaled writes; applying record by record");
         outcome = write_run(ctx, &run, last, true).map(|failed| {
@@ -814,7 +850,13 @@ fn due(backlog: &Backlog) -> (bool, Option<Duration>) {
     let Some(since) = state.since.filter(|_| !state.ops.is_empty()) else {
         return (false, None);
     };
-    if state.ops.len() >= MIN_RUN || backlog.hurry.load(Ordering::SeqCst) {
+    if backlog.hurry.load(Ordering::SeqCst) {
+        return (true, None);
+    }
+    if backlog.held.load(Ordering::SeqCst) {
+        return (false, None);
+    }
+    if state.ops.len() >= MIN_RUN {
         return (true, None);
     }
     let waited = since.elapsed();

@@ -1,0 +1,411 @@
+//! The journaled write path seen through the store: acknowledged writes that SQLite does not
+//! have yet are read, checked for uniqueness and recovered after a crash. The applier is held
+//! ([`super::writer::Writer::hold`]) so that writes stay pending for as long as a test needs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use spoke_core::ids::{AccountId, ObjectId};
+use spoke_core::object_type::Registry;
+use spoke_core::record::WriteSource;
+use spoke_core::search::{compile, PublicObjectSearchRequest, RESULT_CAP};
+use spoke_core::value::PropertySet;
+
+use super::SqliteStore;
+use crate::{AssociationLink, BatchMode, Durability, NewObject, Store, StoreError};
+
+const A: AccountId = AccountId(1);
+
+fn contacts() -> Arc<PropertySet> {
+    Arc::new(PropertySet::new(
+        Registry::standard().resolve("contacts").unwrap(),
+        vec![],
+        vec![],
+    ))
+}
+
+fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn create(
+    store: &SqliteStore,
+    set: &Arc<PropertySet>,
+    pairs: &[(&str, &str)],
+) -> Result<ObjectId, StoreError> {
+    let input = NewObject {
+        writes: set.validate(&values(pairs), true).unwrap(),
+        associations: vec![],
+    };
+    let mut out = store
+        .create_objects(
+            A,
+            set.clone(),
+            vec![input],
+            BatchMode::AllOrNothing,
+            WriteSource::api(None),
+        )
+        .await?;
+    Ok(out.pop().unwrap()?.id)
+}
+
+async fn update(
+    store: &SqliteStore,
+    set: &Arc<PropertySet>,
+    id: ObjectId,
+    pairs: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    let writes = set.validate(&values(pairs), false).unwrap();
+    store
+        .update_objects(A, set.clone(), vec![(id, writes)], WriteSource::api(None))
+        .await?
+        .pop()
+        .unwrap()
+        .map(|_| ())
+}
+
+async fn email_of(store: &SqliteStore, set: &PropertySet, id: ObjectId) -> Option<String> {
+    store
+        .get_object(A, &set.object_type, id, false)
+        .await
+        .unwrap()
+        .map(|r| r.properties.get("email").cloned().unwrap_or_default())
+}
+
+async fn search_email(store: &SqliteStore, set: &Arc<PropertySet>, email: &str) -> Vec<ObjectId> {
+    // A NEQ filter keeps the search off the unique-value fast path: SQLite answers it.
+    let req: PublicObjectSearchRequest = serde_json::from_value(serde_json::json!({
+        "filterGroups": [{"filters": [
+            {"propertyName": "email", "operator": "EQ", "value": email},
+            {"propertyName": "firstname", "operator": "NEQ", "value": "nobody"}]}]}))
+    .unwrap();
+    let q = compile(set, &req, Some(RESULT_CAP)).unwrap();
+    let (_, page) = store.search_objects(A, set.clone(), q).await.unwrap();
+    page.into_iter().map(|r| r.id).collect()
+}
+
+/// Records in the SQLite file itself (what the applier has written).
+fn stored_count(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Writes acknowledged but not yet in SQLite are read by id, and a search waits for them.
+#[tokio::test]
+async fn pending_writes_are_read_and_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let store = SqliteStore::open(&path, Durability::Process).unwrap();
+    let set = contacts();
+    store.writer.hold(true);
+    let id = create(&store, &set, &[("email", "p@example.com")])
+        .await
+        .unwrap();
+    update(&store, &set, id, &[("email", "q@example.com")])
+        .await
+        .unwrap();
+    assert_eq!(stored_count(&path), 0, "the applier is held");
+    assert_eq!(
+        email_of(&store, &set, id).await.as_deref(),
+        Some("q@example.com")
+    );
+    store
+        .archive_objects(A, &set.object_type, vec![id])
+        .await
+        .unwrap();
+    assert_eq!(email_of(&store, &set, id).await, None);
+    let archived = store
+        .get_object(A, &set.object_type, id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(archived.archived());
+    // Another account never reaches the pending record.
+    assert!(store
+        .get_object(AccountId(2), &set.object_type, id, true)
+        .await
+        .unwrap()
+        .is_none());
+    let other = create(&store, &set, &[("email", "r@example.com")])
+        .await
+        .unwrap();
+    assert_eq!(stored_count(&path), 0);
+    // The search waits for the applier: it sees every acknowledged write.
+    assert_eq!(search_email(&store, &set, "r@example.com").await, [other]);
+    assert!(search_email(&store, &set, "q@example.com").await.is_empty());
+    assert_eq!(stored_count(&path), 2);
+    let history = store
+        .property_history(A, other, &["email".into()])
+        .await
+        .unwrap();
+    assert_eq!(history["email"][0].value, "r@example.com");
+}
+
+/// A unique value held only by pending writes is taken; one a pending write gave up or
+/// archived is free.
+#[tokio::test]
+async fn unique_values_of_pending_writes_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
+    let set = contacts();
+    // One record in SQLite already.
+    let old = create(&store, &set, &[("email", "old@example.com")])
+        .await
+        .unwrap();
+    store.writer.applied().await.unwrap();
+    store.writer.hold(true);
+    let first = create(&store, &set, &[("email", "e@example.com")])
+        .await
+        .unwrap();
+    let again = create(&store, &set, &[("email", "E@example.com")]).await;
+    assert!(
+        matches!(again, Err(StoreError::UniqueConflict { existing, .. }) if existing == first),
+        "{again:?}"
+    );
+    // The SQLite holder changed its value in a pending write: its old value is free.
+    update(&store, &set, old, &[("email", "moved@example.com")])
+        .await
+        .unwrap();
+    let taker = create(&store, &set, &[("email", "old@example.com")])
+        .await
+        .unwrap();
+    // ... and its new one is taken.
+    let clash = update(&store, &set, first, &[("email", "moved@example.com")]).await;
+    assert!(
+        matches!(clash, Err(StoreError::UniqueConflict { .. })),
+        "{clash:?}"
+    );
+    // Archived in a pending write: free again.
+    store
+        .archive_objects(A, &set.object_type, vec![first])
+        .await
+        .unwrap();
+    let reuse = create(&store, &set, &[("email", "e@example.com")])
+        .await
+        .unwrap();
+    // Upsert by email finds the pending holder.
+    let writes = set
+        .validate(&values(&[("firstname", "Up")]), false)
+        .unwrap();
+    let upserted = store
+        .upsert_objects(
+            A,
+            set.clone(),
+            "email".into(),
+            vec![("e@example.com".into(), writes)],
+            WriteSource::api(None),
+        )
+        .await
+        .unwrap();
+    assert_eq!((upserted[0].0.id, upserted[0].1), (reuse, false));
+    // Once applied, SQLite agrees.
+    assert_eq!(search_email(&store, &set, "old@example.com").await, [taker]);
+    assert_eq!(search_email(&store, &set, "e@example.com").await, [reuse]);
+    assert_eq!(search_email(&store, &set, "moved@example.com").await, [old]);
+}
+
+/// A crash (the files as a `kill -9` leaves them, copied while writes were pending) loses
+/// nothing acknowledged: the next start applies the journal, a torn last frame included.
+#[tokio::test]
+async fn the_next_start_applies_what_a_crash_left_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let store = SqliteStore::open(&live.join("s.sqlite3"), Durability::Full).unwrap();
+    let set = contacts();
+    let kept = create(&store, &set, &[("email", "kept@example.com")])
+        .await
+        .unwrap();
+    let company = {
+        let companies = Arc::new(PropertySet::new(
+            Registry::standard().resolve("companies").unwrap(),
+            vec![],
+            vec![],
+        ));
+        let mut out = store
+            .create_objects(
+                A,
+                companies.clone(),
+                vec![NewObject {
+                    writes: companies
+                        .validate(&values(&[("name", "Acme")]), true)
+                        .unwrap(),
+                    associations: vec![],
+                }],
+                BatchMode::AllOrNothing,
+                WriteSource::api(None),
+            )
+            .await
+            .unwrap();
+        out.pop().unwrap().unwrap().id
+    };
+    store.writer.applied().await.unwrap();
+    store.writer.hold(true);
+    update(
+        &store,
+        &set,
+        kept,
+        &[("firstname", "Kept"), ("lastname", "Again")],
+    )
+    .await
+    .unwrap();
+    let linked = {
+        let input = NewObject {
+            writes: set
+                .validate(&values(&[("email", "linked@example.com")]), true)
+                .unwrap(),
+            associations: vec![AssociationLink {
+                from_type: "0-1".into(),
+                from_id: ObjectId(0),
+                to_type: "0-2".into(),
+                to_id: company,
+                type_id: 279,
+                category: "HUBSPOT_DEFINED".into(),
+                inverse_type_id: 280,
+            }],
+        };
+        let mut out = store
+            .create_objects(
+                A,
+                set.clone(),
+                vec![input],
+                BatchMode::AllOrNothing,
+                WriteSource::api(None),
+            )
+            .await
+            .unwrap();
+        out.pop().unwrap().unwrap().id
+    };
+    let gone = create(&store, &set, &[("email", "gone@example.com")])
+        .await
+        .unwrap();
+    store
+        .archive_objects(A, &set.object_type, vec![gone])
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_count(&live.join("s.sqlite3")),
+        2,
+        "the applier is held"
+    );
+    // The crash: the files as they are now.
+    let crashed = dir.path().join("crashed");
+    copy_dir(&live, &crashed);
+    drop(store);
+    // The crash cut the last group short: a frame's beginning, never acknowledged.
+    let journal = crashed.join("s.journal");
+    let segment = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&segment)
+            .unwrap();
+        f.write_all(&[200, 1, 0, 0, 7, 7]).unwrap();
+    }
+
+    let store = SqliteStore::open(&crashed.join("s.sqlite3"), Durability::Full).unwrap();
+    assert_eq!(stored_count(&crashed.join("s.sqlite3")), 4);
+    let record = store
+        .get_object(A, &set.object_type, kept, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.properties["firstname"], "Kept");
+    let history = store
+        .property_history(A, kept, &["lastname".into()])
+        .await
+        .unwrap();
+    assert_eq!(history["lastname"][0].value, "Again");
+    assert_eq!(
+        email_of(&store, &set, linked).await.as_deref(),
+        Some("linked@example.com")
+    );
+    let links = store
+        .associations_of(A, linked, "0-2", 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].0, company);
+    let back = store
+        .associations_of(A, company, "0-1", 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(back[0].0, linked);
+    assert_eq!(email_of(&store, &set, gone).await, None);
+    assert!(search_email(&store, &set, "gone@example.com")
+        .await
+        .is_empty());
+    assert_eq!(
+        search_email(&store, &set, "linked@example.com").await,
+        [linked]
+    );
+    // New writes go on from there, with ids the crashed process never handed out.
+    let next = create(&store, &set, &[("email", "next@example.com")])
+        .await
+        .unwrap();
+    assert!(next.0 > gone.0);
+    drop(store);
+    // A clean stop leaves nothing to recover.
+    let left: Vec<_> = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A record whose journaled writes cannot be applied (here: a history row written behind the
+/// store's back) is set aside; every other write goes on.
+#[tokio::test]
+async fn a_write_that_cannot_be_applied_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let store = SqliteStore::open(&path, Durability::Process).unwrap();
+    let set = contacts();
+    let bad = create(&store, &set, &[("email", "bad@example.com")])
+        .await
+        .unwrap();
+    store.writer.applied().await.unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO property_history
+             (account_id, object_id, property, version, value, timestamp, source_type)
+             VALUES (1, ?1, 'firstname', 2, 'x', 0, 'API')",
+            [bad.0],
+        )
+        .unwrap();
+    }
+    store.writer.hold(true);
+    update(&store, &set, bad, &[("firstname", "Clash")])
+        .await
+        .unwrap();
+    let good = create(&store, &set, &[("email", "good@example.com")])
+        .await
+        .unwrap();
+    assert_eq!(search_email(&store, &set, "good@example.com").await, [good]);
+    let aside = std::fs::read(dir.path().join("s.journal").join("unapplied.log")).unwrap();
+    assert!(!aside.is_empty());
+}
