@@ -395,28 +395,25 @@ impl RecordCache {
         Some(out.into_boxed_slice())
     }
 
-    /// Whether `bytes` is an entry of `account`'s `object_type`.
-    fn belongs(&self, bytes: &[u8], account: AccountId, object_type: &str) -> bool {
+    /// `bytes` decoded, when it is an entry of `account`'s `object_type` (`None` otherwise).
+    /// One look at the names for both (a shared lock that every read takes).
+    fn decode_own(
+        &self,
+        bytes: &[u8],
+        account: AccountId,
+        object_type: &str,
+        id: ObjectId,
+    ) -> Option<StoreResult<ObjectRecord>> {
         if bytes.len() < HEADER || get_i64(bytes, 0) != account.0 {
-            return false;
+            return None;
         }
-        let Ok(names) = self.names.read() else {
-            return false;
-        };
+        let names = self.names.read().ok()?;
         let mut ot = [0u8; 4];
         ot.copy_from_slice(&bytes[8..12]);
-        names
-            .names
-            .get(u32::from_le_bytes(ot) as usize)
-            .is_some_and(|n| n.as_ref() == object_type)
-    }
-
-    fn decode(&self, bytes: &[u8], id: ObjectId) -> StoreResult<ObjectRecord> {
-        let names = self
-            .names
-            .read()
-            .map_err(|_| StoreError::Internal("the record cache's names are poisoned".into()))?;
-        decode(bytes, id, &names)
+        if names.names.get(u32::from_le_bytes(ot) as usize)?.as_ref() != object_type {
+            return None;
+        }
+        Some(decode(bytes, id, &names))
     }
 
     /// What the store knows of a record without SQLite: a pending write's state (live or
@@ -425,13 +422,13 @@ impl RecordCache {
         if self.pending_count.load(Ordering::Acquire) > 0 {
             if let Some(shard) = self.pending_shard(id.0) {
                 if let Some(p) = shard.get(&id.0) {
-                    if !self.belongs(&p.encoded, account, object_type) {
+                    let Some(record) = self.decode_own(&p.encoded, account, object_type, id) else {
                         // Another account's or type's record: for this caller it does not
                         // exist, in SQLite either (it is pending, so SQLite is older).
                         return Lookup::Absent;
-                    }
+                    };
                     let version = get_i64(&p.encoded, 28);
-                    let record = self.decode(&p.encoded, id).map(|mut r| {
+                    let record = record.map(|mut r| {
                         r.archived_at = p.archived_at.map(Timestamp);
                         r
                     });
@@ -451,10 +448,10 @@ impl RecordCache {
         let Some(bytes) = shard.entries.get(&id.0) else {
             return Lookup::Miss;
         };
-        if !self.belongs(bytes, account, object_type) {
-            return Lookup::Miss;
+        match self.decode_own(bytes, account, object_type, id) {
+            Some(record) => Lookup::Live(record, get_i64(bytes, 28)),
+            None => Lookup::Miss,
         }
-        Lookup::Live(self.decode(bytes, id), get_i64(bytes, 28))
     }
 
     /// The live record `id` of `account` and `object_type`, when the cache has it (pending or

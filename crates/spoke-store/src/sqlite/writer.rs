@@ -179,7 +179,7 @@ pub(crate) const MAX_RUN: usize = 10_000;
 /// what makes them cheap; a lone write reaches the SQLite file within a quarter second (other
 /// processes, such as `spoke accounts copy`, read that file).
 const MIN_RUN: usize = 10_000;
-const MAX_DELAY: Duration = Duration::from_millis(250);
+const MAX_DELAY: Duration = Duration::from_millis(1000);
 
 /// The journaling writer waits (backpressure) while the ops not yet applied hold this much
 /// memory: a burst of writes is absorbed at the journal's speed up to here, then goes at the
