@@ -150,6 +150,26 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(payload) == crc).then_some((payload, start + len))
 }
 
+/// Appends ops that cannot be applied to `unapplied.log` in `dir`, kept for an operator: the
+/// same frames as the journal's, never read by Spoke.
+pub(crate) fn set_aside(dir: &Path, ops: &[&RecordOp]) -> StoreResult<()> {
+    let mut payload = Vec::new();
+    for op in ops {
+        op.encode(&mut payload);
+    }
+    let mut frame = Vec::with_capacity(FRAME_HEADER + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("unapplied.log"))?;
+    file.write_all(&frame)?;
+    file.sync_data()?;
+    Ok(())
+}
+
 /// Removes every segment (all applied) of `dir`.
 pub(crate) fn clear(dir: &Path) -> StoreResult<()> {
     for (_, path) in segments(dir)? {
@@ -165,24 +185,9 @@ pub(crate) struct Segments {
 }
 
 impl Segments {
-    /// Appends ops that cannot be applied to `unapplied.log` (kept for an operator: the same
-    /// frames as the journal's, never read by Spoke).
+    /// Appends ops that cannot be applied to `unapplied.log` (see [`set_aside`]).
     pub fn set_aside(&self, ops: &[&RecordOp]) -> StoreResult<()> {
-        let mut payload = Vec::new();
-        for op in ops {
-            op.encode(&mut payload);
-        }
-        let mut frame = Vec::with_capacity(FRAME_HEADER + payload.len());
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        frame.extend_from_slice(&payload);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("unapplied.log"))?;
-        file.write_all(&frame)?;
-        file.sync_data()?;
-        Ok(())
+        set_aside(&self.dir, ops)
     }
 
     /// Deletes every segment: the store is closing with everything applied (the next start then

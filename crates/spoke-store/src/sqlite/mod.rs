@@ -183,22 +183,42 @@ fn recover_journal(
             let Some(last) = run.last().map(|op| op.lsn) else {
                 continue;
             };
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-            let written = {
-                let mut state = record_ops::ApplyState {
-                    indexed_types: &mut *indexed_types,
-                    text: &mut *text,
-                };
-                writer::apply_ops(conn, &mut state, run, last)
+            // As the applier does: a record whose ops cannot be written is set aside, the rest
+            // is applied (see writer.rs, `apply_run`).
+            let mut written = Err(StoreError::Internal(String::new()));
+            for isolate in [false, true] {
+                written = conn
+                    .execute_batch("BEGIN IMMEDIATE")
+                    .map_err(StoreError::from)
+                    .and_then(|()| {
+                        let mut state = record_ops::ApplyState {
+                            indexed_types: &mut *indexed_types,
+                            text: &mut *text,
+                        };
+                        writer::write_ops(conn, &mut state, run, last, isolate)
+                    })
+                    .and_then(|failed| {
+                        text.apply(conn)?;
+                        conn.execute_batch("COMMIT")?;
+                        Ok(failed)
+                    });
+                match &written {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot apply the journal's writes");
+                        let _ = conn.execute_batch("ROLLBACK");
+                        text.clear();
+                    }
+                }
             }
-            .and_then(|()| text.apply(conn))
-            .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
-            if let Err(e) = written {
-                let _ = conn.execute_batch("ROLLBACK");
-                text.clear();
-                return Err(StoreError::Internal(format!(
-                    "cannot apply the journal's writes to the store: {e}"
-                )));
+            let failed = written.map_err(|e| {
+                StoreError::Internal(format!("cannot apply the journal's writes: {e}"))
+            })?;
+            if !failed.is_empty() {
+                let ops: Vec<&record_ops::RecordOp> =
+                    run.iter().filter(|op| failed.contains(&op.id)).collect();
+                tracing::error!(records = ?failed, "journaled writes set aside in unapplied.log");
+                journal::set_aside(dir, &ops)?;
             }
         }
         tracing::info!(
