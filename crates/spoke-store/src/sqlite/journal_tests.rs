@@ -409,3 +409,52 @@ async fn a_write_that_cannot_be_applied_does_not_stop_the_others() {
     let aside = std::fs::read(dir.path().join("s.journal").join("unapplied.log")).unwrap();
     assert!(!aside.is_empty());
 }
+
+/// At start-up too: a record whose journaled writes cannot be applied is set aside, and the
+/// store opens with every other write.
+#[tokio::test]
+async fn recovery_sets_aside_what_it_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let store = SqliteStore::open(&live.join("s.sqlite3"), Durability::Process).unwrap();
+    let set = contacts();
+    let bad = create(&store, &set, &[("email", "bad@example.com")])
+        .await
+        .unwrap();
+    store.writer.applied().await.unwrap();
+    store.writer.hold(true);
+    update(&store, &set, bad, &[("firstname", "Clash")])
+        .await
+        .unwrap();
+    let good = create(&store, &set, &[("email", "good@example.com")])
+        .await
+        .unwrap();
+    let crashed = dir.path().join("crashed");
+    copy_dir(&live, &crashed);
+    drop(store);
+    {
+        // The row the update's history would take, written behind the store's back.
+        let conn = rusqlite::Connection::open(crashed.join("s.sqlite3")).unwrap();
+        conn.execute(
+            "INSERT INTO property_history
+             (account_id, object_id, property, version, value, timestamp, source_type)
+             VALUES (1, ?1, 'firstname', 2, 'x', 0, 'API')",
+            [bad.0],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&crashed.join("s.sqlite3"), Durability::Process).unwrap();
+    assert_eq!(
+        email_of(&store, &set, good).await.as_deref(),
+        Some("good@example.com")
+    );
+    let record = store
+        .get_object(A, &set.object_type, bad, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!record.properties.contains_key("firstname"), "{record:?}");
+    let aside = std::fs::read(crashed.join("s.journal").join("unapplied.log")).unwrap();
+    assert!(!aside.is_empty());
+}
