@@ -2,7 +2,7 @@
 //! have yet are read, checked for uniqueness and recovered after a crash. The applier is held
 //! ([`super::writer::Writer::hold`]) so that writes stay pending for as long as a test needs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use spoke_core::ids::{AccountId, ObjectId};
@@ -92,6 +92,21 @@ fn stored_count(path: &Path) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
         .unwrap()
+}
+
+/// A store in `dir/live` whose writes stay pending once it is held, and the directory its
+/// files are copied to by [`crash`].
+fn live_store(dir: &Path, durability: Durability) -> (SqliteStore, PathBuf, PathBuf) {
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let store = SqliteStore::open(&live.join("s.sqlite3"), durability).unwrap();
+    (store, live, dir.join("crashed"))
+}
+
+/// The files as a `kill -9` leaves them: copied while writes are pending, then the store goes.
+fn crash(store: SqliteStore, live: &Path, crashed: &Path) {
+    copy_dir(live, crashed);
+    drop(store);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -226,9 +241,7 @@ async fn unique_values_of_pending_writes_are_enforced() {
 #[tokio::test]
 async fn the_next_start_applies_what_a_crash_left_in_the_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("live");
-    std::fs::create_dir_all(&live).unwrap();
-    let store = SqliteStore::open(&live.join("s.sqlite3"), Durability::Full).unwrap();
+    let (store, live, crashed) = live_store(dir.path(), Durability::Full);
     let set = contacts();
     let kept = create(&store, &set, &[("email", "kept@example.com")])
         .await
@@ -305,10 +318,7 @@ async fn the_next_start_applies_what_a_crash_left_in_the_journal() {
         2,
         "the applier is held"
     );
-    // The crash: the files as they are now.
-    let crashed = dir.path().join("crashed");
-    copy_dir(&live, &crashed);
-    drop(store);
+    crash(store, &live, &crashed);
     // The crash cut the last group short: a frame's beginning, never acknowledged.
     let journal = crashed.join("s.journal");
     let segment = std::fs::read_dir(&journal)
@@ -415,9 +425,7 @@ async fn a_write_that_cannot_be_applied_does_not_stop_the_others() {
 #[tokio::test]
 async fn recovery_sets_aside_what_it_cannot_apply() {
     let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("live");
-    std::fs::create_dir_all(&live).unwrap();
-    let store = SqliteStore::open(&live.join("s.sqlite3"), Durability::Process).unwrap();
+    let (store, live, crashed) = live_store(dir.path(), Durability::Process);
     let set = contacts();
     let bad = create(&store, &set, &[("email", "bad@example.com")])
         .await
@@ -430,9 +438,7 @@ async fn recovery_sets_aside_what_it_cannot_apply() {
     let good = create(&store, &set, &[("email", "good@example.com")])
         .await
         .unwrap();
-    let crashed = dir.path().join("crashed");
-    copy_dir(&live, &crashed);
-    drop(store);
+    crash(store, &live, &crashed);
     {
         // The row the update's history would take, written behind the store's back.
         let conn = rusqlite::Connection::open(crashed.join("s.sqlite3")).unwrap();

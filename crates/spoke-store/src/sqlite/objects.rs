@@ -19,8 +19,8 @@ use super::SqliteStore;
 use crate::common::HistoryRows;
 use crate::{BatchMode, NewObject, StoreError, StoreResult};
 
-/// An archived (or any) record row, read from SQLite.
-fn read_row(
+/// A record row in any state, with its version, read from SQLite.
+pub(crate) fn read_row(
     conn: &Connection,
     account: AccountId,
     object_type: &str,

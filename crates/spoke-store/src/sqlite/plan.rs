@@ -25,7 +25,8 @@ use spoke_core::search::{search_key, search_keys, Key};
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
-use super::record_cache::{unique_hash, CacheChange, Lookup, RecordCache};
+use super::objects::read_row;
+use super::record_cache::{unique_hash, CacheChange, Encoded, Lookup, RecordCache};
 use super::record_ops::{HistoryRow, LinkRow, OpKind, RecordOp, TextChange};
 use super::search::{key_column, key_columns, key_value, record_text, unique_lookup_sql};
 use crate::{AssociationLink, StoreError, StoreResult};
@@ -66,23 +67,13 @@ impl Layer {
     /// (an archived one leaves), then the unique-value map's changes.
     pub fn cache_changes(&self, cache: &RecordCache) -> Vec<CacheChange> {
         let mut out = Vec::with_capacity(self.records.len() + self.unique_changes.len());
-        for (id, p) in &self.records {
-            let id = ObjectId(*id);
-            let entry = (!p.record.archived())
-                .then(|| {
-                    cache.encode(
-                        AccountId(p.account),
-                        &p.object_type,
-                        &p.record.properties,
-                        p.record.created_at,
-                        p.record.updated_at,
-                        p.version,
-                    )
-                })
+        for p in self.records.values() {
+            let entry = (!p.record.archived() && cache.enabled())
+                .then(|| p.encode(cache))
                 .flatten();
             out.push(match entry {
-                Some(e) => CacheChange::Put(id, e),
-                None => CacheChange::Remove(id),
+                Some(e) => CacheChange::Put(p.record.id, e),
+                None => CacheChange::Remove(p.record.id),
             });
         }
         out.extend(
@@ -91,6 +82,21 @@ impl Layer {
                 .map(|&(hash, id, holds)| CacheChange::unique(hash, id, holds)),
         );
         out
+    }
+}
+
+impl Planned {
+    /// The record's cache entry (whether or not the cache keeps live records: pending ones
+    /// are kept regardless).
+    pub fn encode(&self, cache: &RecordCache) -> Option<Encoded> {
+        cache.encode_always(
+            AccountId(self.account),
+            &self.object_type,
+            &self.record.properties,
+            self.record.created_at,
+            self.record.updated_at,
+            self.version,
+        )
     }
 }
 
@@ -126,43 +132,6 @@ fn pending_hash(account: AccountId, object_type: &str, property: &str, key: &Key
     }
 }
 
-/// A record row read inside the planner: any state.
-fn read_row(
-    conn: &Connection,
-    account: AccountId,
-    object_type: &str,
-    id: ObjectId,
-) -> StoreResult<Option<Current>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT properties, created_at, updated_at, archived_at, version
-         FROM objects WHERE id = ?1 AND account_id = ?2 AND object_type = ?3",
-    )?;
-    let row = stmt
-        .query_row(params![id.0, account.0, object_type], |r| {
-            Ok((
-                serde_json::from_str::<BTreeMap<String, String>>(r.get_ref(0)?.as_str()?),
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })
-        .optional()?;
-    let Some((properties, created, updated, archived, version)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(Current {
-        record: ObjectRecord {
-            id,
-            properties: properties?,
-            created_at: Timestamp(created),
-            updated_at: Timestamp(updated),
-            archived_at: archived.map(Timestamp),
-        },
-        version,
-    }))
-}
-
 impl Planner<'_> {
     /// The latest state of a record of `account`'s `object_type`, live or archived.
     pub fn current(
@@ -194,7 +163,8 @@ impl Planner<'_> {
                 Lookup::Miss => {}
             }
         }
-        read_row(self.conn, account, object_type, id)
+        Ok(read_row(self.conn, account, object_type, id)?
+            .map(|(record, version)| Current { record, version }))
     }
 
     /// The live record other than `except` whose unique `property` has `value`'s search key.

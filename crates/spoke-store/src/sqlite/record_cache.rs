@@ -57,7 +57,7 @@ pub const DEFAULT_BUDGET_BYTES: usize = 384 << 20;
 /// rows), then each property as its name's index and its value, lengths as varints. About half the size of the stored JSON text, and one allocation
 /// instead of two per property as a map: at a million contacts that is ~280 MiB instead of
 /// ~600 MiB measured for the JSON text in an `Arc`.
-type Encoded = Box<[u8]>;
+pub type Encoded = Box<[u8]>;
 
 const HEADER: usize = 8 + 4 + 8 + 8 + 8;
 

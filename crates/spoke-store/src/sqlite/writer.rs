@@ -598,14 +598,7 @@ fn publish(cache: &RecordCache, backlog: &Backlog, layer: Layer) {
     }
     let mut changes = Vec::with_capacity(layer.records.len() + layer.unique_changes.len());
     for (id, p) in layer.records {
-        let Some(encoded) = cache.encode_always(
-            AccountId(p.account),
-            &p.object_type,
-            &p.record.properties,
-            p.record.created_at,
-            p.record.updated_at,
-            p.version,
-        ) else {
+        let Some(encoded) = p.encode(cache) else {
             continue;
         };
         let archived_at = p.record.archived_at.map(|t| t.millis());
