@@ -300,10 +300,12 @@ impl SqliteStore {
             .records(inputs.len(), move |p| {
                 let mut out = Vec::with_capacity(inputs.len());
                 for (value, writes) in &inputs {
-                    match p.holder(account, &set, &id_property, value, None)? {
-                        Some(id) => {
-                            out.push((plan::update(p, account, &set, id, writes, &source)?, false))
-                        }
+                    // The holder's state, found checking it, is what the update starts from.
+                    match p.holder_state(account, &set, &id_property, value, None)? {
+                        Some(holder) => out.push((
+                            plan::update_current(p, account, &set, holder, writes, &source)?,
+                            false,
+                        )),
                         None => {
                             out.push((plan::create(p, account, &set, writes, &[], &source)?, true))
                         }

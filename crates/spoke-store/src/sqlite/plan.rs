@@ -176,6 +176,20 @@ impl Planner<'_> {
         value: &str,
         except: Option<ObjectId>,
     ) -> StoreResult<Option<ObjectId>> {
+        Ok(self
+            .holder_state(account, set, property, value, except)?
+            .map(|c| c.record.id))
+    }
+
+    /// [`Self::holder`] with the holder's latest state (an upsert updates it next).
+    pub fn holder_state(
+        &self,
+        account: AccountId,
+        set: &PropertySet,
+        property: &str,
+        value: &str,
+        except: Option<ObjectId>,
+    ) -> StoreResult<Option<Current>> {
         let Some(def) = set.get(property) else {
             return Ok(None);
         };
@@ -183,11 +197,11 @@ impl Planner<'_> {
             return Ok(None);
         };
         let ot = set.object_type.object_type_id.0.as_str();
-        let holds = |id: ObjectId| -> StoreResult<bool> {
+        let holds = |id: ObjectId| -> StoreResult<Option<Current>> {
             if Some(id) == except {
-                return Ok(false);
+                return Ok(None);
             }
-            Ok(self.current(account, ot, id)?.is_some_and(|c| {
+            Ok(self.current(account, ot, id)?.filter(|c| {
                 !c.record.archived()
                     && c.record
                         .properties
@@ -216,8 +230,8 @@ impl Planner<'_> {
             }
         }
         for id in candidates {
-            if holds(ObjectId(id))? {
-                return Ok(Some(ObjectId(id)));
+            if let Some(holder) = holds(ObjectId(id))? {
+                return Ok(Some(holder));
             }
         }
         // SQLite's holder, as of what the applier has written: a later write may have changed
@@ -232,8 +246,8 @@ impl Planner<'_> {
             )
             .optional()?;
         match stored {
-            Some(id) if holds(ObjectId(id))? => Ok(Some(ObjectId(id))),
-            _ => Ok(None),
+            Some(id) => holds(ObjectId(id)),
+            None => Ok(None),
         }
     }
 
@@ -423,11 +437,25 @@ pub(crate) fn update(
     writes: &PropertyWrites,
     source: &WriteSource,
 ) -> StoreResult<ObjectRecord> {
-    let object_type = set.object_type.as_ref();
-    let ot = object_type.object_type_id.0.as_str();
+    let ot = set.object_type.object_type_id.0.as_str();
     let Some(current) = p.current(account, ot, id)? else {
         return Err(StoreError::NotFound);
     };
+    update_current(p, account, set, current, writes, source)
+}
+
+/// [`update`] of a record whose latest state the caller has (an upsert's holder).
+pub(crate) fn update_current(
+    p: &mut Planner<'_>,
+    account: AccountId,
+    set: &Arc<PropertySet>,
+    current: Current,
+    writes: &PropertyWrites,
+    source: &WriteSource,
+) -> StoreResult<ObjectRecord> {
+    let object_type = set.object_type.as_ref();
+    let ot = object_type.object_type_id.0.as_str();
+    let id = current.record.id;
     if current.record.archived() {
         return Err(StoreError::NotFound);
     }
