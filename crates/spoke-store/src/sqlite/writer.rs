@@ -200,6 +200,8 @@ pub(crate) struct Backlog {
     hurry: AtomicBool,
     /// Tests: the applier applies only when hurried (see [`Writer::hold`]).
     held: AtomicBool,
+    /// The applier's last run failed (it is tried again): a full backlog then fails writes.
+    failing: AtomicBool,
     /// The journal position of the last acknowledged op.
     published: AtomicU64,
     /// The journal position SQLite has reached.
@@ -222,6 +224,7 @@ impl Backlog {
             room: Condvar::new(),
             hurry: AtomicBool::new(false),
             held: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
             published: AtomicU64::new(applied),
             applied: watch::channel(applied).0,
         }
@@ -519,7 +522,12 @@ fn journaling_writer(
                 Err(_) => break,
             }
         }
-        wait_for_room(&backlog, &applier);
+        if let Err(e) = wait_for_room(&backlog, &applier) {
+            for job in group {
+                job.finish(Err(e.clone()));
+            }
+            continue;
+        }
         let mut layers = vec![Layer::default()];
         for job in group.iter_mut() {
             layers.push(Layer::default());
@@ -558,9 +566,9 @@ fn journaling_writer(
 }
 
 /// Waits while the backlog is full (the applier is behind).
-fn wait_for_room(backlog: &Backlog, applier: &mpsc::Sender<ApplierMsg>) {
+fn wait_for_room(backlog: &Backlog, applier: &mpsc::Sender<ApplierMsg>) -> StoreResult<()> {
     let Ok(mut state) = backlog.state.lock() else {
-        return;
+        return Err(StoreError::Internal("the backlog is poisoned".into()));
     };
     if state.bytes > MAX_BACKLOG_BYTES {
         tracing::debug!(
@@ -569,13 +577,20 @@ fn wait_for_room(backlog: &Backlog, applier: &mpsc::Sender<ApplierMsg>) {
         );
     }
     while state.bytes > MAX_BACKLOG_BYTES {
+        if backlog.failing.load(Ordering::SeqCst) {
+            // The applier cannot write (a full disk, say): writes fail rather than wait.
+            return Err(StoreError::Internal(
+                "the store cannot apply acknowledged writes (see the server log)".into(),
+            ));
+        }
         backlog.hurry.store(true, Ordering::SeqCst);
         let _ = applier.send(ApplierMsg::Nudge);
         state = match backlog.room.wait_timeout(state, Duration::from_millis(100)) {
             Ok((s, _)) => s,
-            Err(_) => return,
+            Err(_) => return Err(StoreError::Internal("the backlog is poisoned".into())),
         };
     }
+    Ok(())
 }
 
 /// Makes a journaled group visible: its records pending (readers and later plans see them),
@@ -739,6 +754,7 @@ fn apply_run(
             }
         });
     }
+    backlog.failing.store(outcome.is_err(), Ordering::SeqCst);
     if let Err(e) = outcome {
         tracing::error!(error = %e, "cannot apply journaled writes; retrying");
         // Back at the front, in order, for the next attempt.
@@ -933,9 +949,14 @@ fn applier(
         if let Some(b) = &backlog {
             let mut caught_up = true;
             while *b.applied.borrow() < after {
-                if apply_run(&mut ctx, b, closed.as_deref()).is_err() {
-                    caught_up = false;
-                    break;
+                match apply_run(&mut ctx, b, closed.as_deref()) {
+                    Ok(true) => {}
+                    // Nothing left: everything published is applied.
+                    Ok(false) => break,
+                    Err(_) => {
+                        caught_up = false;
+                        break;
+                    }
                 }
             }
             if !caught_up {
