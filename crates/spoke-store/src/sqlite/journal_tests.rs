@@ -125,9 +125,20 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Writes acknowledged but not yet in SQLite are read by id, and a search waits for them.
 #[tokio::test]
 async fn pending_writes_are_read_and_searched() {
+    pending_writes_are_read(super::DEFAULT_RECORD_CACHE_BYTES).await;
+}
+
+/// The same with the record cache off (`--record-cache-mib 0`): pending records are kept
+/// regardless.
+#[tokio::test]
+async fn pending_writes_are_read_without_a_record_cache() {
+    pending_writes_are_read(0).await;
+}
+
+async fn pending_writes_are_read(cache_bytes: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite3");
-    let store = SqliteStore::open(&path, Durability::Process).unwrap();
+    let store = SqliteStore::open_with_cache(&path, Durability::Process, cache_bytes).unwrap();
     let set = contacts();
     store.writer.hold(true);
     let id = create(&store, &set, &[("email", "p@example.com")])
