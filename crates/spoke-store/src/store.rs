@@ -429,7 +429,7 @@ pub trait Store: Send + Sync + 'static {
     async fn archive_objects(
         &self,
         account: AccountId,
-        object_type: &ObjectTypeDef,
+        properties: Arc<PropertySet>,
         ids: Vec<ObjectId>,
     ) -> StoreResult<()>;
 }

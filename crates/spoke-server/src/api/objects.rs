@@ -151,9 +151,10 @@ pub async fn archive(
 ) -> ApiResult<Response> {
     let ot = state.object_type(p.account, &object_type).await?;
     let id = ObjectId::parse(&raw_id).ok_or_else(|| not_found(&raw_id))?;
+    let set = state.properties(p.account, &ot).await?;
     state
         .store
-        .archive_objects(p.account, &ot, vec![id])
+        .archive_objects(p.account, set, vec![id])
         .await?;
     Ok(no_content())
 }

@@ -518,6 +518,7 @@ pub async fn archive(
         .iter()
         .filter_map(|i| ObjectId::parse(&i.id))
         .collect();
-    state.store.archive_objects(p.account, &ot, ids).await?;
+    let set = state.properties(p.account, &ot).await?;
+    state.store.archive_objects(p.account, set, ids).await?;
     Ok(no_content())
 }

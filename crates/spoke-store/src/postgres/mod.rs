@@ -657,10 +657,11 @@ mod store_impl {
         async fn archive_objects(
             &self,
             account: AccountId,
-            object_type: &ObjectTypeDef,
+            properties: Arc<PropertySet>,
             ids: Vec<ObjectId>,
         ) -> StoreResult<()> {
-            self.archive_objects_impl(account, object_type, ids).await
+            self.archive_objects_impl(account, &properties.object_type, ids)
+                .await
         }
     }
 }

@@ -153,7 +153,7 @@ async fn pending_writes_are_read(cache_bytes: usize) {
         Some("q@example.com")
     );
     store
-        .archive_objects(A, &set.object_type, vec![id])
+        .archive_objects(A, set.clone(), vec![id])
         .await
         .unwrap();
     assert_eq!(email_of(&store, &set, id).await, None);
@@ -185,17 +185,46 @@ async fn pending_writes_are_read(cache_bytes: usize) {
 }
 
 /// A unique value held only by pending writes is taken; one a pending write gave up or
-/// archived is free.
+/// archived is free. On an empty store the writer takes the cache's map of unique values as
+/// complete (no look-up in SQLite for a value it does not name).
 #[tokio::test]
 async fn unique_values_of_pending_writes_are_enforced() {
+    unique_values_are_enforced(true).await;
+}
+
+/// The same on a store opened with records in it, where every value the map does not name is
+/// looked up in SQLite.
+#[tokio::test]
+async fn unique_values_are_enforced_on_a_store_with_records() {
+    unique_values_are_enforced(false).await;
+}
+
+async fn unique_values_are_enforced(empty_at_open: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
+    let path = dir.path().join("s.sqlite3");
     let set = contacts();
+    let (store, old) = if empty_at_open {
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        let old = create(&store, &set, &[("email", "old@example.com")])
+            .await
+            .unwrap();
+        (store, old)
+    } else {
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        let old = create(&store, &set, &[("email", "old@example.com")])
+            .await
+            .unwrap();
+        drop(store);
+        (SqliteStore::open(&path, Durability::Process).unwrap(), old)
+    };
+    assert_eq!(store.cache.unique_complete(), empty_at_open);
     // One record in SQLite already.
-    let old = create(&store, &set, &[("email", "old@example.com")])
-        .await
-        .unwrap();
     store.writer.applied().await.unwrap();
+    let taken = create(&store, &set, &[("email", "OLD@example.com")]).await;
+    assert!(
+        matches!(taken, Err(StoreError::UniqueConflict { existing, .. }) if existing == old),
+        "{taken:?}"
+    );
     store.writer.hold(true);
     let first = create(&store, &set, &[("email", "e@example.com")])
         .await
@@ -220,7 +249,7 @@ async fn unique_values_of_pending_writes_are_enforced() {
     );
     // Archived in a pending write: free again.
     store
-        .archive_objects(A, &set.object_type, vec![first])
+        .archive_objects(A, set.clone(), vec![first])
         .await
         .unwrap();
     let reuse = create(&store, &set, &[("email", "e@example.com")])
@@ -245,6 +274,43 @@ async fn unique_values_of_pending_writes_are_enforced() {
     assert_eq!(search_email(&store, &set, "old@example.com").await, [taker]);
     assert_eq!(search_email(&store, &set, "e@example.com").await, [reuse]);
     assert_eq!(search_email(&store, &set, "moved@example.com").await, [old]);
+    assert_eq!(store.cache.unique_complete(), empty_at_open);
+}
+
+/// `spoke records restore`, run by another process while the server runs, brings unique values
+/// back that the server's map of unique values does not name: its writer notices the restore
+/// (`record_restores`) and looks values up in SQLite again.
+#[tokio::test]
+async fn a_restore_by_another_process_takes_its_values_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let set = contacts();
+    let server = SqliteStore::open(&path, Durability::Process).unwrap();
+    assert!(server.cache.unique_complete());
+    let gone = create(&server, &set, &[("email", "back@example.com")])
+        .await
+        .unwrap();
+    server
+        .archive_objects(A, set.clone(), vec![gone])
+        .await
+        .unwrap();
+    server.writer.applied().await.unwrap();
+    // The admin command's own store: the server owns the journal, so it writes to SQLite.
+    let admin = SqliteStore::open(&path, Durability::Full).unwrap();
+    assert_eq!(
+        admin
+            .restore_objects(A, set.clone(), vec![gone])
+            .await
+            .unwrap(),
+        [gone]
+    );
+    drop(admin);
+    let again = create(&server, &set, &[("email", "back@example.com")]).await;
+    assert!(
+        matches!(again, Err(StoreError::UniqueConflict { existing, .. }) if existing == gone),
+        "{again:?}"
+    );
+    assert!(!server.cache.unique_complete());
 }
 
 /// A crash (the files as a `kill -9` leaves them, copied while writes were pending) loses
@@ -321,7 +387,7 @@ async fn the_next_start_applies_what_a_crash_left_in_the_journal() {
         .await
         .unwrap();
     store
-        .archive_objects(A, &set.object_type, vec![gone])
+        .archive_objects(A, set.clone(), vec![gone])
         .await
         .unwrap();
     assert_eq!(
@@ -474,4 +540,33 @@ async fn recovery_sets_aside_what_it_cannot_apply() {
     assert!(!record.properties.contains_key("firstname"), "{record:?}");
     let aside = std::fs::read(crashed.join("s.journal").join("unapplied.log")).unwrap();
     assert!(!aside.is_empty());
+}
+
+/// A new unique property may name values that records kept from an archived property of the
+/// same name, which the map of unique values never named: the writer asks SQLite again.
+#[tokio::test]
+async fn a_new_unique_property_ends_the_complete_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("s.sqlite3"), Durability::Process).unwrap();
+    let set = contacts();
+    let plain: spoke_core::property::PropertyDefinition = serde_json::from_value(
+        serde_json::json!({"name": "plain_code", "label": "Code", "type": "string",
+            "fieldType": "text", "groupName": "contactinformation"}),
+    )
+    .unwrap();
+    store
+        .create_property_definitions(A, &set.object_type, vec![plain])
+        .await
+        .unwrap();
+    assert!(store.cache.unique_complete());
+    let unique: spoke_core::property::PropertyDefinition = serde_json::from_value(
+        serde_json::json!({"name": "vin", "label": "VIN", "type": "string",
+            "fieldType": "text", "groupName": "contactinformation", "hasUniqueValue": true}),
+    )
+    .unwrap();
+    store
+        .create_property_definitions(A, &set.object_type, vec![unique])
+        .await
+        .unwrap();
+    assert!(!store.cache.unique_complete());
 }

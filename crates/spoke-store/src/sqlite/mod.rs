@@ -131,6 +131,11 @@ impl SqliteStore {
             })?;
         let gate = Arc::new(checkpoint::WriterGate::default());
         let cache = Arc::new(RecordCache::new(cache_bytes));
+        if journal.is_some() && next_object_id == 1 {
+            // No record yet: every one will be created by this process's writer, which keeps
+            // the cache's map of unique values complete (see `RecordCache::unique_complete`).
+            cache.set_unique_complete();
+        }
         let sort_keys = Arc::new(sort_keys::SortKeys::default());
         let writer = Writer::start(
             WriteCtx {
@@ -229,11 +234,13 @@ fn recover_journal(
     }
     journal::clear(dir)?;
     let next_lsn = recovered.last_lsn.max(applied) + 1;
+    let restores_at_open = conn.query_row("SELECT count FROM record_restores", [], |r| r.get(0))?;
     Ok(JournalSide {
         journal: journal::Journal::start(dir, next_lsn, durability)?,
         conn: open_reader(path)?,
         applied: next_lsn - 1,
         next_lsn,
+        restores_at_open,
     })
 }
 
@@ -638,10 +645,10 @@ mod store_impl {
         async fn archive_objects(
             &self,
             account: AccountId,
-            object_type: &ObjectTypeDef,
+            properties: Arc<PropertySet>,
             ids: Vec<ObjectId>,
         ) -> StoreResult<()> {
-            self.archive_objects_impl(account, object_type, ids).await
+            self.archive_objects_impl(account, properties, ids).await
         }
     }
 }

@@ -12,7 +12,7 @@ use spoke_core::search::search_key;
 use spoke_core::time::Timestamp;
 use spoke_core::value::{PropertySet, PropertyWrites};
 
-use super::plan::{self, Layer, Planner};
+use super::plan::{self, Layer, Planner, UniqueMapCheck};
 use super::record_cache::{CacheChange, Lookup, RecordCache};
 use super::search::{key_value, unique_lookup_sql};
 use super::SqliteStore;
@@ -479,12 +479,14 @@ impl SqliteStore {
                     }
                     {
                         let mut layers = vec![Layer::default()];
+                        let unique_map = UniqueMapCheck::off();
                         let p = Planner {
                             conn: &ctx.conn,
                             cache: &ctx.cache,
                             use_cache,
                             next_id: &ctx.next_object_id,
                             layers: &mut layers,
+                            unique_map: &unique_map,
                         };
                         for (name, value) in &record.properties {
                             if !set.get(name).is_some_and(|d| set.is_unique(d)) || value.is_empty()
@@ -520,6 +522,8 @@ impl SqliteStore {
                         .prepare_cached("UPDATE record_restores SET count = count + 1")?
                         .execute([])?;
                     ctx.sort_key_forgets.push(None);
+                    // Their unique values are back, and the cache's map does not name them.
+                    ctx.cache.unique_incomplete();
                 }
                 Ok(restored)
             })
@@ -529,15 +533,14 @@ impl SqliteStore {
     pub(crate) async fn archive_objects_impl(
         &self,
         account: AccountId,
-        object_type: &ObjectTypeDef,
+        set: Arc<PropertySet>,
         ids: Vec<ObjectId>,
     ) -> StoreResult<()> {
-        let ot = object_type.object_type_id.0.clone();
         self.writer
             .records(ids.len(), move |p| {
                 let now = Timestamp::now();
                 for &id in &ids {
-                    plan::archive(p, account, &ot, id, now)?;
+                    plan::archive(p, account, &set, id, now)?;
                 }
                 Ok(())
             })

@@ -13,6 +13,7 @@
 //! applied to SQLite at once, inside the writer's transaction; then SQLite is the latest state
 //! and the cache is not consulted (its changes wait for COMMIT).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -116,6 +117,56 @@ pub(crate) struct Planner<'a> {
     pub next_id: &'a AtomicI64,
     /// The group's layer first, then the job's, then an input's.
     pub layers: &'a mut Vec<Layer>,
+    /// Whether a unique value the cache's map does not name is free (checked once a group).
+    pub unique_map: &'a UniqueMapCheck,
+}
+
+/// Whether the writer may take the cache's map of unique values as complete
+/// ([`RecordCache::unique_complete`]): a value it names no holder of is then free, without a
+/// look-up in SQLite. A restore by another process (`spoke records restore`, which counts
+/// itself in `record_restores`) brings values back behind the map's back; the count is read
+/// once a group, the first time the answer is needed, and a change ends completeness.
+pub(crate) struct UniqueMapCheck {
+    /// `record_restores` when the store was opened; `None`: never complete.
+    restores_at_open: Option<i64>,
+    answer: Cell<Option<bool>>,
+}
+
+impl UniqueMapCheck {
+    pub fn new(restores_at_open: Option<i64>) -> UniqueMapCheck {
+        UniqueMapCheck {
+            restores_at_open,
+            answer: Cell::new(None),
+        }
+    }
+
+    /// Never complete: SQLite is always asked.
+    pub fn off() -> UniqueMapCheck {
+        UniqueMapCheck::new(None)
+    }
+
+    fn complete(&self, cache: &RecordCache, conn: &Connection) -> bool {
+        let Some(at_open) = self.restores_at_open else {
+            return false;
+        };
+        if !cache.unique_complete() {
+            return false;
+        }
+        if let Some(answer) = self.answer.get() {
+            return answer;
+        }
+        let now: Option<i64> = conn
+            .prepare_cached("SELECT count FROM record_restores")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ok();
+        let answer = now == Some(at_open);
+        if !answer {
+            tracing::info!("records were restored by another process: unique values are looked up in SQLite from now on");
+            cache.unique_incomplete();
+        }
+        self.answer.set(Some(answer));
+        answer
+    }
 }
 
 /// The key a unique value is found by among pending writes: its account, type, property and
@@ -233,6 +284,12 @@ impl Planner<'_> {
             if let Some(holder) = holds(ObjectId(id))? {
                 return Ok(Some(holder));
             }
+        }
+        if self.use_cache
+            && matches!(key, Key::Text(_))
+            && self.unique_map.complete(self.cache, self.conn)
+        {
+            return Ok(None);
         }
         // SQLite's holder, as of what the applier has written: a later write may have changed
         // it (then no live record holds the value but a pending one, found above).
@@ -577,10 +634,11 @@ pub(crate) fn update_current(
 pub(crate) fn archive(
     p: &mut Planner<'_>,
     account: AccountId,
-    ot: &str,
+    set: &PropertySet,
     id: ObjectId,
     at: Timestamp,
 ) -> StoreResult<bool> {
+    let ot = set.object_type.object_type_id.0.as_str();
     let Some(current) = p.current(account, ot, id)? else {
         return Ok(false);
     };
@@ -613,6 +671,10 @@ pub(crate) fn archive(
         record,
         version,
     };
-    p.push(None, planned, op, &BTreeMap::new(), &BTreeMap::new());
+    // Its unique values leave the cache's map, which must name only live holders to be taken
+    // as complete (record_cache.rs, `unique_complete`).
+    let held = planned.record.properties.clone();
+    let released = unique_values(set, &held);
+    p.push(Some(set), planned, op, &BTreeMap::new(), &released);
     Ok(true)
 }

@@ -67,6 +67,11 @@ impl SqliteStore {
                     if n == 0 {
                         return Err(StoreError::AlreadyExists(def.name.clone()));
                     }
+                    if def.has_unique_value {
+                        // Records may hold values of an archived property of this name that
+                        // the cache's map of unique values never named.
+                        ctx.cache.unique_incomplete();
+                    }
                     if create_only && is_indexed(def) {
                         if let Some(ddl) = index_ddl(&ot, &def.name) {
                             ctx.conn.execute_batch(&ddl)?;

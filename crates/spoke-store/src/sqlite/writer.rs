@@ -45,7 +45,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::checkpoint::WriterGate;
 use super::journal::{Journal, Segments};
-use super::plan::{Layer, Planner};
+use super::plan::{Layer, Planner, UniqueMapCheck};
 use super::record_cache::{CacheChange, Pending, RecordCache};
 use super::record_ops::{self, ApplyState, OpKind, RecordOp};
 use super::sort_keys::{SortKeyChange, SortKeys};
@@ -262,6 +262,8 @@ pub(crate) struct JournalSide {
     /// The journal position SQLite has reached (after recovery), and the next one to write.
     pub applied: u64,
     pub next_lsn: u64,
+    /// `record_restores` after recovery (see plan.rs, `UniqueMapCheck`).
+    pub restores_at_open: i64,
 }
 
 impl Writer {
@@ -445,12 +447,14 @@ where
 {
     let mut layers = vec![Layer::default()];
     let out = {
+        let unique_map = UniqueMapCheck::off();
         let mut p = Planner {
             conn: &ctx.conn,
             cache: &ctx.cache,
             use_cache: false,
             next_id: ids,
             layers: &mut layers,
+            unique_map: &unique_map,
         };
         f(&mut p)?
     };
@@ -532,6 +536,7 @@ fn journaling_writer(
             }
             continue;
         }
+        let unique_map = UniqueMapCheck::new(Some(side.restores_at_open));
         let mut layers = vec![Layer::default()];
         for job in group.iter_mut() {
             layers.push(Layer::default());
@@ -542,6 +547,7 @@ fn journaling_writer(
                     use_cache: true,
                     next_id: &ids,
                     layers: &mut layers,
+                    unique_map: &unique_map,
                 };
                 job.run(&mut p)
             };
