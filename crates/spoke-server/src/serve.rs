@@ -178,6 +178,7 @@ pub async fn default_account(store: &dyn Store) -> Result<AccountId, String> {
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
     let store = config.store.open().await?;
+    store.start_background_work();
     let account = default_account(store.as_ref()).await?;
     if let Some(token) = &config.token {
         store

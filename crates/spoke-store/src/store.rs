@@ -81,6 +81,10 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Starts what a serving process wants done in the background: the SQLite store fills its
+    /// record cache (sqlite/warm_up.rs). Administrative commands do not call it.
+    fn start_background_work(&self) {}
+
     /// A number that changes whenever the account's definitions (properties, groups, schemas,
     /// pipelines) change, through any node. A store only this process writes may return a
     /// constant: the server invalidates its caches itself after its own writes.

@@ -26,6 +26,7 @@ mod text;
 mod text_merge;
 mod transfer;
 mod wal_vfs;
+mod warm_up;
 mod writer;
 
 use std::collections::HashSet;
@@ -56,6 +57,8 @@ pub enum Durability {
 }
 
 pub struct SqliteStore {
+    /// Dropped first: it stops the background warm-up of the record cache (warm_up.rs).
+    warm_up: std::sync::Mutex<warm_up::WarmUp>,
     path: PathBuf,
     reads: ReadPool,
     /// Live records for reads by id, kept by the writer (record_cache.rs).
@@ -153,6 +156,7 @@ impl SqliteStore {
             journal,
         );
         Ok(SqliteStore {
+            warm_up: std::sync::Mutex::default(),
             path: path.to_path_buf(),
             reads: ReadPool::new(path.to_path_buf()),
             cache,
@@ -165,6 +169,14 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Starts filling the record cache from the store in the background (warm_up.rs): `spoke
+    /// serve` calls it once it has opened the store. Start-up does not wait for it.
+    pub fn start_warm_up(&self) {
+        if let Ok(mut w) = self.warm_up.lock() {
+            w.start(self.path.clone(), Arc::clone(&self.cache));
+        }
     }
 }
 
@@ -333,6 +345,9 @@ mod store_impl {
 
     #[async_trait]
     impl Store for SqliteStore {
+        fn start_background_work(&self) {
+            self.start_warm_up();
+        }
         async fn create_account(&self) -> StoreResult<AccountId> {
             self.create_account_impl().await
         }

@@ -81,7 +81,7 @@ fn unique_holder(
 }
 
 /// The stored `properties` column: a JSON object of strings.
-fn parse_properties(json: &str) -> StoreResult<BTreeMap<String, String>> {
+pub(crate) fn parse_properties(json: &str) -> StoreResult<BTreeMap<String, String>> {
     Ok(serde_json::from_str(json)?)
 }
 

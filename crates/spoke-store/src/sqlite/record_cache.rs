@@ -13,9 +13,12 @@
 //!   removed. A rolled-back group applies nothing. So a read after an acknowledged write sees
 //!   it (read-your-writes), as reads from SQLite do.
 //! - **Readers fill only what no commit can have overtaken.** A reader that missed reads the
-//!   row from SQLite and may add it, but only when no commit was applied since before its read
-//!   began ([`RecordCache::read_start`], checked under the shard's lock): otherwise its row may
-//!   be older than the entry the writer has just set or removed.
+//!   row from SQLite and may add it, but only when the record is not pending and no write was
+//!   made visible or applied since before its read began ([`RecordCache::read_start`], checked
+//!   under the shard's lock): otherwise its row may be older than the entry the writer has just
+//!   set or removed. (SQLite lags the pending writes: a row read while an archive was pending,
+//!   and cached once it was applied, would bring the record back.) The warm-up after a start
+//!   (warm_up.rs) fills by the same rule.
 //! - **Only live records are cached.** Archived records are read from SQLite. The one change
 //!   another process makes to records, `spoke records restore`, turns archived records live,
 //!   which a cache of live records never holds, so the server sees it at once.
@@ -268,7 +271,18 @@ impl RecordCache {
 
     /// The applier, once SQLite has `id`'s writes through `lsn`: the record is read from the
     /// cache or SQLite again, unless a later write is pending.
-    pub fn unpend(&self, id: ObjectId, lsn: u64) {
+    /// The applier, after a commit: `runs` records, each with the journal position of its last
+    /// applied write, are no longer pending. Counted as a commit for readers' fills first (see
+    /// [`Self::fill`]): a reader that read a row before this commit may not cache it once the
+    /// record is no longer pending.
+    pub fn unpend_all(&self, runs: impl IntoIterator<Item = (ObjectId, u64)>) {
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        for (id, lsn) in runs {
+            self.unpend(id, lsn);
+        }
+    }
+
+    fn unpend(&self, id: ObjectId, lsn: u64) {
         let released = {
             let Some(mut shard) = self.pending_shard(id.0) else {
                 return;
@@ -542,18 +556,46 @@ impl RecordCache {
     /// Adds a live record a reader read from SQLite (`encoded` by [`Self::encode`]), unless a
     /// commit was applied since its `start` (the row may be older than what the writer set or
     /// removed since) or the record is cached already.
-    pub fn fill(&self, start: ReadStart, id: ObjectId, encoded: Option<Encoded>) {
+    ///
+    /// `false` when it was refused because a commit was applied since `start` (the row may be
+    /// stale: read it again to cache it).
+    pub fn fill(&self, start: ReadStart, id: ObjectId, encoded: Option<Encoded>) -> bool {
         let Some(encoded) = encoded else {
-            return;
+            return true;
         };
+        // A pending record's row in SQLite is older than its latest write, which the writer put
+        // in the cache itself. Checked before the commit count: a record that stopped being
+        // pending since `start` was counted (`unpend_all`), so its row is refused below.
+        if self.pending_count.load(Ordering::Acquire) > 0
+            && self
+                .pending_shard(id.0)
+                .is_some_and(|shard| shard.contains_key(&id.0))
+        {
+            return true;
+        }
         let Some(mut shard) = self.shard(id.0) else {
-            return;
+            return true;
         };
-        if self.applied.load(Ordering::SeqCst) != start.0 || shard.entries.contains_key(&id.0) {
-            return;
+        if self.applied.load(Ordering::SeqCst) != start.0 {
+            return false;
+        }
+        if shard.entries.contains_key(&id.0) {
+            return true;
         }
         shard.insert(id.0, encoded);
         shard.shrink(self.shard_budget, id.0);
+        true
+    }
+
+    /// Whether the cache holds nine tenths of its budget (a warm-up stops there: past its
+    /// budget a shard only replaces entries).
+    pub fn nearly_full(&self) -> bool {
+        let held: usize = self
+            .shards
+            .iter()
+            .filter_map(|s| s.lock().ok().map(|s| s.bytes))
+            .sum();
+        held >= self.shard_budget * SHARDS / 10 * 9
     }
 
     /// Applies one committed transaction's changes (the writer, after COMMIT, before it answers

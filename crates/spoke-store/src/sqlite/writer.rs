@@ -795,11 +795,11 @@ fn apply_run(
         }
         return Err(e);
     }
-    for (id, ops) in record_ops::by_record(&run) {
-        if let Some(op) = ops.last() {
-            ctx.cache.unpend(ObjectId(id), op.lsn);
-        }
-    }
+    ctx.cache.unpend_all(
+        record_ops::by_record(&run)
+            .into_iter()
+            .filter_map(|(id, ops)| ops.last().map(|op| (ObjectId(id), op.lsn))),
+    );
     backlog.applied.send_replace(last);
     backlog.op_nanos.store(
         started.elapsed().as_nanos() as u64 / run.len().max(1) as u64,
