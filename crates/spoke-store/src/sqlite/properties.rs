@@ -10,7 +10,7 @@ use super::SqliteStore;
 use crate::common::is_indexed;
 use crate::{StoreError, StoreResult};
 
-fn load<T: serde::de::DeserializeOwned>(
+pub(crate) fn load<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     table: &str,
     account: AccountId,

@@ -218,8 +218,9 @@ pub struct RecordCache {
     /// stay, and only send their lookups to SQLite.
     unique: Vec<Mutex<HashMap<u64, i64>>>,
     /// Whether `unique` names the holder of every unique text value a record holds, so that a
-    /// value it does not name is free (see [`Self::unique_complete`]).
-    unique_complete: std::sync::atomic::AtomicBool,
+    /// value it does not name is free (see [`Self::unique_complete`]): the lowest bit; the rest
+    /// counts the times it stopped being so (a warm-up that began before one cannot end it).
+    unique_state: AtomicU64,
     /// Records whose latest write SQLite does not have yet, by id (see [`Pending`]); readers
     /// look here first. Their number, so that reads skip the look-up when there are none.
     pending: Vec<Mutex<HashMap<i64, Pending>>>,
@@ -243,7 +244,7 @@ impl RecordCache {
             applied: AtomicU64::new(0),
             names: RwLock::default(),
             unique: (0..UNIQUE_SHARDS).map(|_| Mutex::default()).collect(),
-            unique_complete: std::sync::atomic::AtomicBool::new(false),
+            unique_state: AtomicU64::new(0),
             pending: (0..SHARDS).map(|_| Mutex::default()).collect(),
             pending_count: std::sync::atomic::AtomicUsize::new(0),
             pending_unique: (0..UNIQUE_SHARDS).map(|_| Mutex::default()).collect(),
@@ -536,16 +537,52 @@ impl RecordCache {
     /// a value in SQLite behind the map's back ends it for the rest of the process: a `Clear`,
     /// a new unique property definition (an old property's values may come back under it), and
     /// a restore by another process (the writer compares `record_restores`, plan.rs).
+    ///
+    /// On a store with records, the warm-up after a start (warm_up.rs) maps the unique values
+    /// of every live record, and the map is complete once it has read them all, unless one of
+    /// those events happened since it began ([`Self::set_unique_complete_since`]).
     pub fn unique_complete(&self) -> bool {
-        self.enabled() && self.unique_complete.load(Ordering::SeqCst)
+        self.enabled() && self.unique_state.load(Ordering::SeqCst) & 1 == 1
     }
 
     pub fn set_unique_complete(&self) {
-        self.unique_complete.store(true, Ordering::SeqCst);
+        self.unique_state.fetch_or(1, Ordering::SeqCst);
     }
 
     pub fn unique_incomplete(&self) {
-        self.unique_complete.store(false, Ordering::SeqCst);
+        let _ = self
+            .unique_state
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
+                Some(((s >> 1) + 1) << 1)
+            });
+    }
+
+    /// How many times the map stopped being complete (see [`Self::set_unique_complete_since`]).
+    pub fn unique_generation(&self) -> u64 {
+        self.unique_state.load(Ordering::SeqCst) >> 1
+    }
+
+    /// Complete, unless it stopped being so since `generation` was read.
+    pub fn set_unique_complete_since(&self, generation: u64) {
+        let _ = self.unique_state.compare_exchange(
+            generation << 1,
+            (generation << 1) | 1,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// The warm-up: `id` holds the unique value `hash` as its row was read. Never replaces a
+    /// mapping; `false` when the map names another record for it (a later write, or another
+    /// value with the same hash: the map cannot be known complete then).
+    pub fn map_unique_read(&self, hash: u64, id: ObjectId) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        match self.unique_shard(hash) {
+            Some(mut shard) => *shard.entry(hash).or_insert(id.0) == id.0,
+            None => false,
+        }
     }
 
     /// Taken by a reader before it reads rows from SQLite that it may [`fill`](Self::fill).
@@ -778,6 +815,20 @@ mod tests {
         cache.apply(vec![CacheChange::Clear]);
         assert!(cache.get(AccountId(1), "0-1", ObjectId(3)).is_none());
         assert_eq!(cache.bytes(), 0);
+    }
+
+    /// A warm-up that began before the map stopped being complete cannot make it complete.
+    #[test]
+    fn completeness_lost_during_a_warm_up_stays_lost() {
+        let cache = RecordCache::new(1 << 20);
+        let generation = cache.unique_generation();
+        cache.unique_incomplete();
+        cache.set_unique_complete_since(generation);
+        assert!(!cache.unique_complete());
+        cache.set_unique_complete_since(cache.unique_generation());
+        assert!(cache.unique_complete());
+        cache.unique_incomplete();
+        assert!(!cache.unique_complete());
     }
 
     #[test]

@@ -14,7 +14,14 @@
 //! before it was read, so a row older than the latest write of its record is never cached;
 //! rows refused that way are read again. Start-up does not wait for it: the server listens at
 //! once, and reads not yet warmed go to SQLite as before.
+//!
+//! It also maps every live record's unique values in the cache's map of unique values, past the
+//! cache's budget too (16 bytes a value). Once it has read them all, the map names every holder
+//! and the writer no longer looks values up in SQLite (record_cache.rs, `unique_complete`): a
+//! mapping it adds never replaces one, so a row older than a later write can only leave a
+//! mapping that names a record no longer holding the value, which every look-up checks.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,10 +30,15 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 use spoke_core::ids::{AccountId, ObjectId};
+use spoke_core::object_type::{ObjectTypeDef, Registry};
+use spoke_core::schema::ObjectSchemaDef;
+use spoke_core::search::{search_key, Key};
 use spoke_core::time::Timestamp;
+use spoke_core::value::PropertySet;
 
 use super::objects::parse_properties;
-use super::record_cache::RecordCache;
+use super::properties::load;
+use super::record_cache::{unique_hash, RecordCache};
 use crate::StoreResult;
 
 /// Rows read per query: small, so that a batch is read between two writes made visible even
@@ -93,13 +105,16 @@ fn lower_priority() {
 /// Reads live records in id order into `cache`; how many went in.
 fn warm(path: &std::path::Path, cache: &RecordCache, stop: &AtomicBool) -> StoreResult<usize> {
     let conn: Connection = super::open_reader(path)?;
+    let generation = cache.unique_generation();
+    let mut unique = UniqueValues::default();
     let mut after = 0i64;
     let mut added = 0usize;
     let mut refused_in_a_row = 0u32;
     loop {
-        if stop.load(Ordering::SeqCst) || cache.nearly_full() {
+        if stop.load(Ordering::SeqCst) {
             return Ok(added);
         }
+        let filling = !cache.nearly_full();
         let start = cache.read_start();
         let mut stmt = conn.prepare_cached(
             "SELECT id, account_id, object_type, properties, created_at, updated_at, version
@@ -115,6 +130,11 @@ fn warm(path: &std::path::Path, cache: &RecordCache, stop: &AtomicBool) -> Store
             let object_type: String = r.get(2)?;
             let properties: String = r.get(3)?;
             let properties = parse_properties(&properties)?;
+            unique.map(&conn, cache, account, &object_type, id, &properties)?;
+            if !filling {
+                after = id.0;
+                continue;
+            }
             let encoded = cache.encode(
                 account,
                 &object_type,
@@ -133,6 +153,9 @@ fn warm(path: &std::path::Path, cache: &RecordCache, stop: &AtomicBool) -> Store
         }
         drop(rows);
         if read == 0 {
+            if unique.complete {
+                cache.set_unique_complete_since(generation);
+            }
             return Ok(added);
         }
         if refused {
@@ -145,6 +168,97 @@ fn warm(path: &std::path::Path, cache: &RecordCache, stop: &AtomicBool) -> Store
             refused_in_a_row = 0;
         }
     }
+}
+
+/// The unique values the warm-up has mapped, and whether the map can be complete.
+struct UniqueValues {
+    /// Each (account, object type)'s definitions; `None`: a type it cannot resolve.
+    sets: HashMap<(i64, String), Option<PropertySet>>,
+    complete: bool,
+}
+
+impl Default for UniqueValues {
+    fn default() -> Self {
+        UniqueValues {
+            sets: HashMap::new(),
+            complete: true,
+        }
+    }
+}
+
+impl UniqueValues {
+    fn map(
+        &mut self,
+        conn: &Connection,
+        cache: &RecordCache,
+        account: AccountId,
+        object_type: &str,
+        id: ObjectId,
+        properties: &std::collections::BTreeMap<String, String>,
+    ) -> StoreResult<()> {
+        let key = (account.0, object_type.to_string());
+        if !self.sets.contains_key(&key) {
+            let set = property_set(conn, account, object_type)?;
+            self.sets.insert(key.clone(), set);
+        }
+        let Some(Some(set)) = self.sets.get(&key) else {
+            self.complete = false;
+            return Ok(());
+        };
+        for (name, value) in properties {
+            if value.is_empty() {
+                continue;
+            }
+            let Some(def) = set.get(name).filter(|d| set.is_unique(d)) else {
+                continue;
+            };
+            if let Some(Key::Text(k)) = search_key(def, value) {
+                let hash = unique_hash(account, object_type, name, &k);
+                if !cache.map_unique_read(hash, id) {
+                    self.complete = false;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An object type's definitions as the writer plans with them (the server builds the same set
+/// from the same rows); `None` for a type that is neither built in nor a stored schema.
+fn property_set(
+    conn: &Connection,
+    account: AccountId,
+    object_type: &str,
+) -> StoreResult<Option<PropertySet>> {
+    let def: std::sync::Arc<ObjectTypeDef> = match Registry::standard().resolve(object_type) {
+        Some(def) => def,
+        None => {
+            let Some(n) = object_type
+                .strip_prefix("2-")
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                return Ok(None);
+            };
+            let json: Option<String> = conn
+                .prepare_cached(
+                    "SELECT definition FROM object_schemas WHERE account_id = ?1 AND id = ?2",
+                )?
+                .query_row(params![account.0, n], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            let Some(json) = json else {
+                return Ok(None);
+            };
+            let schema: ObjectSchemaDef = serde_json::from_str(&json)?;
+            std::sync::Arc::new(schema.to_type_def())
+        }
+    };
+    let definitions = load(conn, "property_definitions", account, object_type)?;
+    let groups = load(conn, "property_groups", account, object_type)?;
+    Ok(Some(PropertySet::new(def, definitions, groups)))
 }
 
 #[cfg(test)]
@@ -310,5 +424,76 @@ mod tests {
             "a stale row was taken"
         );
         assert!(matches!(store.cache.lookup(A, "0-1", id), Lookup::Miss));
+    }
+
+    /// On a store opened with records, the warm-up maps every live record's unique values;
+    /// then the writer takes the map as complete, and a value taken before the restart is still
+    /// refused to another record.
+    #[tokio::test]
+    async fn after_the_warm_up_the_map_of_unique_values_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite3");
+        let set = contacts();
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        let inputs: Vec<NewObject> = (0..500)
+            .map(|i| NewObject {
+                writes: writes(&set, "email", &format!("w{i}@example.com")),
+                associations: vec![],
+            })
+            .collect();
+        let ids: Vec<ObjectId> = store
+            .create_objects(
+                A,
+                set.clone(),
+                inputs,
+                BatchMode::AllOrNothing,
+                WriteSource::api(None),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().id)
+            .collect();
+        drop(store);
+        // A small cache: the warm-up stops filling it early and maps every value regardless.
+        let store = SqliteStore::open_with_cache(&path, Durability::Process, 64 << 10).unwrap();
+        assert!(!store.cache.unique_complete());
+        store.start_warm_up();
+        store.warm_up.lock().unwrap().wait();
+        assert!(store.cache.unique_complete());
+        for i in [0usize, 250, 499] {
+            let input = NewObject {
+                writes: writes(&set, "email", &format!("W{i}@example.com")),
+                associations: vec![],
+            };
+            let again = store
+                .create_objects(
+                    A,
+                    set.clone(),
+                    vec![input],
+                    BatchMode::AllOrNothing,
+                    WriteSource::api(None),
+                )
+                .await;
+            assert!(
+                matches!(&again, Err(crate::StoreError::UniqueConflict { existing, .. }) if *existing == ids[i]),
+                "{again:?}"
+            );
+        }
+        let input = NewObject {
+            writes: writes(&set, "email", "new@example.com"),
+            associations: vec![],
+        };
+        store
+            .create_objects(
+                A,
+                set.clone(),
+                vec![input],
+                BatchMode::AllOrNothing,
+                WriteSource::api(None),
+            )
+            .await
+            .unwrap();
+        assert!(store.cache.unique_complete());
     }
 }
