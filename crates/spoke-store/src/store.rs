@@ -337,6 +337,20 @@ pub trait Store: Send + Sync + 'static {
         archived: bool,
     ) -> StoreResult<Option<ObjectRecord>>;
 
+    /// [`Store::get_object`] for a read that returns only `properties`: the record may carry
+    /// just those (the SQLite store then decodes only them from its cache), or all.
+    async fn get_object_properties(
+        &self,
+        account: AccountId,
+        object_type: &ObjectTypeDef,
+        id: ObjectId,
+        archived: bool,
+        properties: &[String],
+    ) -> StoreResult<Option<ObjectRecord>> {
+        let _ = properties;
+        self.get_object(account, object_type, id, archived).await
+    }
+
     /// Records by id in the order asked, missing ones (and, unless `archived`, archived ones)
     /// left out; a repeated id is returned once.
     async fn get_objects(

@@ -82,19 +82,18 @@ pub async fn get_by_id(
     let set = state.properties(p.account, &ot).await?;
     let archived = query.bool("archived", false)?;
     let id = resolve_id(&state, p.account, &set, &raw_id, query.get("idProperty")).await?;
-    let record = state
-        .store
-        .get_object(p.account, &ot, id, archived)
-        .await?
-        .ok_or_else(|| not_found(&raw_id))?;
-
     let selection = Selection::new(
         &ot,
         &set,
         query.list("properties"),
         query.list("propertiesWithHistory"),
     );
-    let mut object = selection.render(&state, p.account, &record).await?;
+    let mut record = state
+        .store
+        .get_object_properties(p.account, &ot, id, archived, selection.names())
+        .await?
+        .ok_or_else(|| not_found(&raw_id))?;
+    let mut object = selection.render(&state, p.account, &mut record).await?;
     object.associations = v3_associations(
         &state,
         p.account,
@@ -338,10 +337,16 @@ impl Selection {
         !self.history.is_empty()
     }
 
-    pub fn properties(&self, record: &ObjectRecord) -> BTreeMap<String, Option<String>> {
+    /// The properties a read returns (history ones included).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The selected properties, moved out of `record` (a read renders each record once).
+    pub fn properties(&self, record: &mut ObjectRecord) -> BTreeMap<String, Option<String>> {
         self.names
             .iter()
-            .map(|n| (n.clone(), record.properties.get(n).cloned()))
+            .map(|n| (n.clone(), record.properties.remove(n)))
             .collect()
     }
 
@@ -350,7 +355,7 @@ impl Selection {
         &self,
         state: &AppState,
         account: AccountId,
-        record: &ObjectRecord,
+        record: &mut ObjectRecord,
     ) -> ApiResult<SimplePublicObject> {
         let history = if self.history.is_empty() {
             None
@@ -372,7 +377,8 @@ impl Selection {
                     .collect(),
             )
         };
-        Ok(render(record, self.properties(record), history))
+        let properties = self.properties(record);
+        Ok(render(record, properties, history))
     }
 }
 
@@ -455,7 +461,7 @@ pub async fn get_page(
     };
     let associations = query.list("associations");
     let mut results = Vec::with_capacity(records.len());
-    for record in &records {
+    for record in &mut records {
         let mut object = selection.render(&state, p.account, record).await?;
         object.associations =
             v3_associations(&state, p.account, &ot, record.id, &associations).await?;

@@ -142,7 +142,7 @@ pub async fn read(
         }
     }
     let plain: Vec<ObjectId> = ids.iter().map(|(id, _)| *id).collect();
-    let records = state
+    let mut records = state
         .store
         .get_objects(p.account, &ot, &plain, archived)
         .await?;
@@ -152,7 +152,7 @@ pub async fn read(
         }
     }
     let mut results = Vec::with_capacity(records.len());
-    for record in &records {
+    for record in &mut records {
         results.push(selection.render(&state, p.account, record).await?);
     }
     let errors = if missing.is_empty() {

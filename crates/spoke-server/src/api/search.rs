@@ -27,13 +27,16 @@ pub async fn do_search(
     // history or associations.
     let selection = Selection::new(&ot, &set, query.properties.clone(), vec![]);
     let offset = query.offset;
-    let (total, records) = state
+    let (total, mut records) = state
         .store
         .search_objects(p.account, set.clone(), query)
         .await?;
     let results: Vec<SimplePublicObject> = records
-        .iter()
-        .map(|r| render(r, selection.properties(r), None))
+        .iter_mut()
+        .map(|r| {
+            let properties = selection.properties(r);
+            render(r, properties, None)
+        })
         .collect();
     let next = offset + results.len();
     // `paging` only when more results exist and are reachable under the cap (a client that

@@ -189,8 +189,9 @@ fn known_record(
     object_type: &str,
     id: ObjectId,
     archived: bool,
+    keep: Option<&[String]>,
 ) -> Result<StoreResult<Option<ObjectRecord>>, ()> {
-    match cache.lookup(account, object_type, id) {
+    match cache.lookup_keeping(account, object_type, id, keep) {
         Lookup::Live(record, _) => Ok(record.map(Some)),
         Lookup::Archived(record, _) if archived => Ok(record.map(Some)),
         Lookup::Archived(..) | Lookup::Absent => Ok(Ok(None)),
@@ -208,7 +209,7 @@ fn record_by_id(
     id: ObjectId,
     archived: bool,
 ) -> StoreResult<Option<ObjectRecord>> {
-    if let Ok(known) = known_record(cache, account, object_type, id, archived) {
+    if let Ok(known) = known_record(cache, account, object_type, id, archived, None) {
         return known;
     }
     stored_record(conn, cache, account, object_type, id, archived)
@@ -371,16 +372,19 @@ impl SqliteStore {
         })
     }
 
+    /// One record by id; with `keep`, a record from the cache carries only those properties (a
+    /// record read from SQLite carries all).
     pub(crate) async fn get_object_impl(
         &self,
         account: AccountId,
         object_type: &ObjectTypeDef,
         id: ObjectId,
         archived: bool,
+        keep: Option<&[String]>,
     ) -> StoreResult<Option<ObjectRecord>> {
         let ot = object_type.object_type_id.0.as_str();
         // A hit needs no read connection; a miss is not looked up in the cache twice.
-        if let Ok(known) = known_record(&self.cache, account, ot, id, archived) {
+        if let Ok(known) = known_record(&self.cache, account, ot, id, archived, keep) {
             return known;
         }
         self.reads

@@ -422,6 +422,7 @@ impl RecordCache {
         account: AccountId,
         object_type: &str,
         id: ObjectId,
+        keep: Option<&[String]>,
     ) -> Option<StoreResult<ObjectRecord>> {
         if bytes.len() < HEADER || get_i64(bytes, 0) != account.0 {
             return None;
@@ -432,16 +433,29 @@ impl RecordCache {
         if names.names.get(u32::from_le_bytes(ot) as usize)?.as_ref() != object_type {
             return None;
         }
-        Some(decode(bytes, id, &names))
+        Some(decode(bytes, id, &names, keep))
     }
 
     /// What the store knows of a record without SQLite: a pending write's state (live or
     /// archived, see [`Self::pend`]), else the cached live record, with its version.
     pub fn lookup(&self, account: AccountId, object_type: &str, id: ObjectId) -> Lookup {
+        self.lookup_keeping(account, object_type, id, None)
+    }
+
+    /// [`Self::lookup`] with only the properties named in `keep`, when given: a read that
+    /// returns a few properties of many (GET's default set) decodes only those.
+    pub fn lookup_keeping(
+        &self,
+        account: AccountId,
+        object_type: &str,
+        id: ObjectId,
+        keep: Option<&[String]>,
+    ) -> Lookup {
         if self.pending_count.load(Ordering::Acquire) > 0 {
             if let Some(shard) = self.pending_shard(id.0) {
                 if let Some(p) = shard.get(&id.0) {
-                    let Some(record) = self.decode_own(&p.encoded, account, object_type, id) else {
+                    let Some(record) = self.decode_own(&p.encoded, account, object_type, id, keep)
+                    else {
                         // Another account's or type's record: for this caller it does not
                         // exist, in SQLite either (it is pending, so SQLite is older).
                         return Lookup::Absent;
@@ -467,7 +481,7 @@ impl RecordCache {
         let Some(bytes) = shard.entries.get(&id.0) else {
             return Lookup::Miss;
         };
-        match self.decode_own(bytes, account, object_type, id) {
+        match self.decode_own(bytes, account, object_type, id, keep) {
             Some(record) => Lookup::Live(record, get_i64(bytes, 28)),
             None => Lookup::Miss,
         }
@@ -692,7 +706,12 @@ impl RecordCache {
     }
 }
 
-fn decode(bytes: &[u8], id: ObjectId, names: &Names) -> StoreResult<ObjectRecord> {
+fn decode(
+    bytes: &[u8],
+    id: ObjectId,
+    names: &Names,
+    keep: Option<&[String]>,
+) -> StoreResult<ObjectRecord> {
     let corrupt = || StoreError::Internal("a corrupt record cache entry".into());
     let mut properties = BTreeMap::new();
     let mut at = HEADER;
@@ -702,6 +721,9 @@ fn decode(bytes: &[u8], id: ObjectId, names: &Names) -> StoreResult<ObjectRecord
         let value = bytes.get(at..at + len).ok_or_else(corrupt)?;
         at += len;
         let name = names.names.get(name).ok_or_else(corrupt)?;
+        if keep.is_some_and(|keep| !keep.iter().any(|k| k.as_str() == name.as_ref())) {
+            continue;
+        }
         let value = std::str::from_utf8(value).map_err(|_| corrupt())?;
         properties.insert(name.to_string(), value.to_string());
     }
@@ -815,6 +837,25 @@ mod tests {
         cache.apply(vec![CacheChange::Clear]);
         assert!(cache.get(AccountId(1), "0-1", ObjectId(3)).is_none());
         assert_eq!(cache.bytes(), 0);
+    }
+
+    /// A read of a few properties decodes only those; the record's own columns are whole.
+    #[test]
+    fn a_lookup_keeps_only_the_properties_asked_for() {
+        let cache = RecordCache::new(1 << 20);
+        let e = entry(&cache, 1, "0-1", &[("a", "1"), ("b", "2"), ("c", "3")]);
+        cache.apply(vec![CacheChange::Put(ObjectId(4), e.unwrap())]);
+        let keep = ["c".to_string(), "a".to_string(), "z".to_string()];
+        let Lookup::Live(Ok(record), _) =
+            cache.lookup_keeping(AccountId(1), "0-1", ObjectId(4), Some(&keep))
+        else {
+            panic!("not cached");
+        };
+        assert_eq!(record.properties, props(&[("a", "1"), ("c", "3")]));
+        let Lookup::Live(Ok(all), _) = cache.lookup(AccountId(1), "0-1", ObjectId(4)) else {
+            panic!("not cached");
+        };
+        assert_eq!(all.properties.len(), 3);
     }
 
     /// A warm-up that began before the map stopped being complete cannot make it complete.
