@@ -314,10 +314,10 @@ impl Selection {
             .into_iter()
             .filter(|n| set.get(n).is_some())
             .collect();
-        let base = if requested.is_empty() {
-            ot.default_properties.clone()
+        let base: &[String] = if requested.is_empty() {
+            &ot.default_properties
         } else {
-            requested
+            &requested
         };
         let mut names: Vec<String> = Vec::new();
         let all = base
