@@ -163,7 +163,8 @@ pub struct SearchQuery {
     pub sort: Option<Sort>,
     pub limit: usize,
     pub offset: usize,
-    /// Properties to return (already resolved against definitions by the caller).
+    /// Properties to return (already resolved against definitions by the caller). The stores
+    /// may return records with only these (all when empty).
     pub properties: Vec<String>,
 }
 

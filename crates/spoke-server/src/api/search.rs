@@ -22,10 +22,13 @@ pub async fn do_search(
 ) -> ApiResult<Reply<CollectionResponseWithTotal<SimplePublicObject>>> {
     let ot = state.object_type(p.account, &object_type).await?;
     let set = state.properties(p.account, &ot).await?;
-    let query = compile(&set, &request, state.search_cap).map_err(|e| ApiError::validation(e.0))?;
+    let mut query =
+        compile(&set, &request, state.search_cap).map_err(|e| ApiError::validation(e.0))?;
     // Search results carry the requested (or default) properties plus the system ones, never
     // history or associations.
     let selection = Selection::new(&ot, &set, query.properties.clone(), vec![]);
+    // What the response carries: the store may decode only these.
+    query.properties = selection.names().to_vec();
     let offset = query.offset;
     let (total, mut records) = state
         .store

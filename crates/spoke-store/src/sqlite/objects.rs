@@ -123,10 +123,12 @@ pub(crate) fn records_by_id(
     account: AccountId,
     object_type: &str,
     ids: &[i64],
+    keep: Option<&[String]>,
 ) -> StoreResult<Vec<ObjectRecord>> {
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
-        if let Some(record) = record_by_id(conn, cache, account, object_type, ObjectId(id), false)?
+        if let Some(record) =
+            record_by_id(conn, cache, account, object_type, ObjectId(id), false, keep)?
         {
             out.push(record);
         }
@@ -208,8 +210,9 @@ fn record_by_id(
     object_type: &str,
     id: ObjectId,
     archived: bool,
+    keep: Option<&[String]>,
 ) -> StoreResult<Option<ObjectRecord>> {
-    if let Ok(known) = known_record(cache, account, object_type, id, archived, None) {
+    if let Ok(known) = known_record(cache, account, object_type, id, archived, keep) {
         return known;
     }
     stored_record(conn, cache, account, object_type, id, archived)
@@ -331,7 +334,9 @@ impl SqliteStore {
                 if out.iter().any(|r| r.id == id) {
                     continue;
                 }
-                if let Some(record) = record_by_id(conn, &self.cache, account, ot, id, archived)? {
+                if let Some(record) =
+                    record_by_id(conn, &self.cache, account, ot, id, archived, None)?
+                {
                     out.push(record);
                 }
             }

@@ -489,6 +489,7 @@ impl RecordCache {
 
     /// The live record `id` of `account` and `object_type`, when the cache has it (pending or
     /// cached); `None` otherwise, archived by a pending write included.
+    #[cfg(test)]
     pub fn get(
         &self,
         account: AccountId,

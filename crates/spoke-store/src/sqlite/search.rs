@@ -18,7 +18,7 @@ use spoke_core::value::PropertySet;
 
 use super::column_search;
 use super::objects::records_by_id;
-use super::record_cache::{unique_hash, RecordCache};
+use super::record_cache::{unique_hash, Lookup, RecordCache};
 use super::sort_keys::{is_numeric, Column, NoPage};
 use super::sort_walk;
 use super::writer::WriteCtx;
@@ -464,7 +464,7 @@ fn plain_page(
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(page_params.iter()), |r| r.get::<_, i64>(0))?;
     let ids = rows.collect::<Result<Vec<_>, _>>()?;
-    records_by_id(conn, cache, account, object_type, &ids)
+    records_by_id(conn, cache, account, object_type, &ids, kept(q))
 }
 
 impl SqliteStore {
@@ -507,7 +507,8 @@ impl SqliteStore {
                     let settled = self.sort_keys.settled_through(seen);
                     match column.page(&matches, sort.direction, q.offset, q.limit) {
                         Ok(ids) => {
-                            let page = records_by_id(conn, &self.cache, account, &ot, &ids)?;
+                            let page =
+                                records_by_id(conn, &self.cache, account, &ot, &ids, kept(&q))?;
                             return Ok((total, page));
                         }
                         // Made live by another process since the build: rebuilt with it by the
@@ -531,7 +532,7 @@ impl SqliteStore {
                 let total = matches.len();
                 let page = if total > q.offset + q.limit {
                     match sort_walk::walk_page(&tx, &walk, &matches, &q)? {
-                        Some(ids) => records_by_id(&tx, &self.cache, account, &ot, &ids)?,
+                        Some(ids) => records_by_id(&tx, &self.cache, account, &ot, &ids, kept(&q))?,
                         None => plain_page(&tx, &self.cache, account, &ot, &filter, &params, &q)?,
                     }
                 } else {
@@ -574,9 +575,14 @@ impl SqliteStore {
         let id = self
             .cache
             .unique_candidate(unique_hash(account, ot, name, key))?;
-        let record = match self.cache.get(account, ot, id)? {
-            Ok(r) => r,
-            Err(e) => return Some(Err(e)),
+        // The property searched by is checked below: decoded with those returned.
+        let mut keep = q.properties.clone();
+        keep.push(name.to_string());
+        let keep = (!q.properties.is_empty()).then_some(keep.as_slice());
+        let record = match self.cache.lookup_keeping(account, ot, id, keep) {
+            Lookup::Live(Ok(r), _) => r,
+            Lookup::Live(Err(e), _) => return Some(Err(e)),
+            Lookup::Archived(..) | Lookup::Absent | Lookup::Miss => return None,
         };
         let def = set.get(name)?;
         let value = record.properties.get(name)?;
@@ -649,7 +655,7 @@ impl SqliteStore {
                 };
                 (total, ids)
             };
-            let page = records_by_id(conn, &self.cache, account, ot, &ids)?;
+            let page = records_by_id(conn, &self.cache, account, ot, &ids, kept(q))?;
             Ok(Some((total, page)))
         })
     }
@@ -753,7 +759,7 @@ impl SqliteStore {
                     total += 1;
                 }
             }
-            let out = records_by_id(conn, &self.cache, account, object_type, &page)?;
+            let out = records_by_id(conn, &self.cache, account, object_type, &page, kept(q))?;
             Ok((total, out))
         })
     }
@@ -816,6 +822,12 @@ fn match_expr(account: AccountId, object_type: &str, tokens: &[String]) -> Strin
         .map(|t| format!("\"{scope}{t}\"*"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The properties a search's records need: those it returns (`SearchQuery::properties`, set by
+/// the caller to what the response carries), or all when none are named.
+fn kept(q: &SearchQuery) -> Option<&[String]> {
+    (!q.properties.is_empty()).then_some(q.properties.as_slice())
 }
 
 #[cfg(test)]
