@@ -178,7 +178,6 @@ pub async fn default_account(store: &dyn Store) -> Result<AccountId, String> {
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
     let store = config.store.open().await?;
-    store.start_background_work();
     let account = default_account(store.as_ref()).await?;
     if let Some(token) = &config.token {
         store
@@ -193,6 +192,8 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("spoke listening on http://{addr} (account {account})");
     tracing::info!(%addr, %account, store = %config.store.describe(), "listening");
+    // After the listening line: start-up does not share the CPU with the cache's warm-up.
+    store.start_background_work();
     // A self-hosted deliberate difference: --unlimited-search allows paging past 10,000
     // search results.
     let search_cap = (!config.unlimited_search).then_some(spoke_core::search::RESULT_CAP);
