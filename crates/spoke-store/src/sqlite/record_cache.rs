@@ -270,8 +270,6 @@ impl RecordCache {
         shard.insert(id.0, pending);
     }
 
-    /// The applier, once SQLite has `id`'s writes through `lsn`: the record is read from the
-    /// cache or SQLite again, unless a later write is pending.
     /// The applier, after a commit: `runs` records, each with the journal position of its last
     /// applied write, are no longer pending. Counted as a commit for readers' fills first (see
     /// [`Self::fill`]): a reader that read a row before this commit may not cache it once the
@@ -283,6 +281,8 @@ impl RecordCache {
         }
     }
 
+    /// Once SQLite has `id`'s writes through `lsn`: the record is read from the cache or SQLite
+    /// again, unless a later write is pending.
     fn unpend(&self, id: ObjectId, lsn: u64) {
         let released = {
             let Some(mut shard) = self.pending_shard(id.0) else {
