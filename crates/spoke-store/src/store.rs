@@ -352,13 +352,15 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Records by id in the order asked, missing ones (and, unless `archived`, archived ones)
-    /// left out; a repeated id is returned once.
+    /// left out; a repeated id is returned once. `properties`: what the caller returns, when it
+    /// knows (the records may then carry only those; see [`Store::get_object_properties`]).
     async fn get_objects(
         &self,
         account: AccountId,
         object_type: &ObjectTypeDef,
         ids: &[ObjectId],
         archived: bool,
+        properties: Option<&[String]>,
     ) -> StoreResult<Vec<ObjectRecord>>;
 
     /// One page of records in id order: ids `>= after`, at most `limit`. Live records only, or

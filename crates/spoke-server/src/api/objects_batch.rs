@@ -144,7 +144,7 @@ pub async fn read(
     let plain: Vec<ObjectId> = ids.iter().map(|(id, _)| *id).collect();
     let mut records = state
         .store
-        .get_objects(p.account, &ot, &plain, archived)
+        .get_objects(p.account, &ot, &plain, archived, Some(selection.names()))
         .await?;
     for (id, raw) in &ids {
         if !records.iter().any(|r| r.id == *id) && !missing.contains(raw) {

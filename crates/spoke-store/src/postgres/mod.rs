@@ -578,6 +578,7 @@ mod store_impl {
             object_type: &ObjectTypeDef,
             ids: &[ObjectId],
             archived: bool,
+            _properties: Option<&[String]>,
         ) -> StoreResult<Vec<ObjectRecord>> {
             self.get_objects_impl(account, object_type, ids, archived)
                 .await

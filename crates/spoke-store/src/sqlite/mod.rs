@@ -450,8 +450,9 @@ mod store_impl {
             object_type: &ObjectTypeDef,
             ids: &[ObjectId],
             archived: bool,
+            properties: Option<&[String]>,
         ) -> StoreResult<Vec<ObjectRecord>> {
-            self.get_objects_impl(account, object_type, ids, archived)
+            self.get_objects_impl(account, object_type, ids, archived, properties)
                 .await
         }
         async fn list_objects(

@@ -326,6 +326,7 @@ impl SqliteStore {
         object_type: &ObjectTypeDef,
         ids: &[ObjectId],
         archived: bool,
+        keep: Option<&[String]>,
     ) -> StoreResult<Vec<ObjectRecord>> {
         let ot = object_type.object_type_id.0.as_str();
         self.reads.with(|conn| {
@@ -335,7 +336,7 @@ impl SqliteStore {
                     continue;
                 }
                 if let Some(record) =
-                    record_by_id(conn, &self.cache, account, ot, id, archived, None)?
+                    record_by_id(conn, &self.cache, account, ot, id, archived, keep)?
                 {
                     out.push(record);
                 }
