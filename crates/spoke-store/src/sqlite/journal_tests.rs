@@ -16,7 +16,7 @@ use crate::{AssociationLink, BatchMode, Durability, NewObject, Store, StoreError
 
 const A: AccountId = AccountId(1);
 
-fn contacts() -> Arc<PropertySet> {
+pub(super) fn contacts() -> Arc<PropertySet> {
     Arc::new(PropertySet::new(
         Registry::standard().resolve("contacts").unwrap(),
         vec![],
@@ -31,7 +31,7 @@ fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn create(
+pub(super) async fn create(
     store: &SqliteStore,
     set: &Arc<PropertySet>,
     pairs: &[(&str, &str)],
@@ -52,7 +52,7 @@ async fn create(
     Ok(out.pop().unwrap()?.id)
 }
 
-async fn update(
+pub(super) async fn update(
     store: &SqliteStore,
     set: &Arc<PropertySet>,
     id: ObjectId,

@@ -576,10 +576,12 @@ impl SqliteStore {
             .cache
             .unique_candidate(unique_hash(account, ot, name, key))?;
         // The property searched by is checked below: decoded with those returned.
-        let mut keep = q.properties.clone();
-        keep.push(name.to_string());
-        let keep = (!q.properties.is_empty()).then_some(keep.as_slice());
-        let record = match self.cache.lookup_keeping(account, ot, id, keep) {
+        let keep: Option<Vec<String>> = kept(q).map(|returned| {
+            let mut keep = returned.to_vec();
+            keep.push(name.to_string());
+            keep
+        });
+        let record = match self.cache.lookup_keeping(account, ot, id, keep.as_deref()) {
             Lookup::Live(Ok(r), _) => r,
             Lookup::Live(Err(e), _) => return Some(Err(e)),
             Lookup::Archived(..) | Lookup::Absent | Lookup::Miss => return None,

@@ -266,46 +266,30 @@ mod tests {
     use std::sync::Arc;
 
     use spoke_core::ids::{AccountId, ObjectId};
-    use spoke_core::object_type::Registry;
     use spoke_core::record::WriteSource;
     use spoke_core::value::PropertySet;
 
+    use crate::sqlite::journal_tests::{contacts, create, update};
     use crate::sqlite::record_cache::Lookup;
     use crate::sqlite::SqliteStore;
-    use crate::{BatchMode, Durability, NewObject, Store};
+    use crate::{BatchMode, Durability, NewObject, Store, StoreError};
 
     const A: AccountId = AccountId(1);
 
-    fn contacts() -> Arc<PropertySet> {
-        Arc::new(PropertySet::new(
-            Registry::standard().resolve("contacts").unwrap(),
-            vec![],
-            vec![],
-        ))
-    }
-
-    fn writes(set: &PropertySet, name: &str, value: &str) -> spoke_core::value::PropertyWrites {
-        set.validate(&[(name.to_string(), value.to_string())], false)
-            .unwrap()
-    }
-
-    /// After a restart the warm-up caches every live record, and none in a state older than its
-    /// latest write, while writes keep changing them.
-    #[tokio::test]
-    async fn the_warm_up_caches_the_latest_state_of_live_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite3");
-        let set = contacts();
-        let store = SqliteStore::open(&path, Durability::Process).unwrap();
-        let inputs: Vec<NewObject> = (0..20_000)
-            .map(|i| NewObject {
-                writes: set
-                    .validate(&[("firstname".to_string(), format!("n{i}"))], true)
-                    .unwrap(),
+    /// Creates one record a value, each with `name` set to it, in one batch.
+    async fn create_all(
+        store: &SqliteStore,
+        set: &Arc<PropertySet>,
+        name: &str,
+        values: impl Iterator<Item = String>,
+    ) -> Vec<ObjectId> {
+        let inputs: Vec<NewObject> = values
+            .map(|value| NewObject {
+                writes: set.validate(&[(name.to_string(), value)], true).unwrap(),
                 associations: vec![],
             })
             .collect();
-        let ids: Vec<ObjectId> = store
+        store
             .create_objects(
                 A,
                 set.clone(),
@@ -317,10 +301,29 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|r| r.unwrap().id)
-            .collect();
-        let archived = ids[10];
+            .collect()
+    }
+
+    /// After a restart the warm-up caches every live record, and none in a state older than its
+    /// latest write, while writes keep changing them.
+    #[tokio::test]
+    async fn the_warm_up_caches_the_latest_state_of_live_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite3");
+        let set = contacts();
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        let ids = create_all(
+            &store,
+            &set,
+            "firstname",
+            (0..20_000).map(|i| format!("n{i}")),
+        )
+        .await;
+        // Archived before the restart, and while the warm-up runs.
+        let archived_before = 10;
+        let archived_during = |i: usize| i >= 3 && (i - 3).is_multiple_of(13);
         store
-            .archive_objects(A, set.clone(), vec![archived])
+            .archive_objects(A, set.clone(), vec![ids[archived_before]])
             .await
             .unwrap();
         drop(store);
@@ -329,24 +332,19 @@ mod tests {
         assert!(matches!(store.cache.lookup(A, "0-1", ids[0]), Lookup::Miss));
         store.start_warm_up();
         // Writes while it runs: each makes the rows read before it stale.
-        for &id in ids.iter().skip(3).step_by(13) {
+        for (_, &id) in ids.iter().enumerate().filter(|&(i, _)| archived_during(i)) {
             store
                 .archive_objects(A, set.clone(), vec![id])
                 .await
                 .unwrap();
         }
         for round in 0..3 {
-            for &id in ids.iter().step_by(7) {
-                if id == archived || (id.0 - ids[3].0) % 13 == 0 && id.0 >= ids[3].0 {
+            for (i, &id) in ids.iter().enumerate().step_by(7) {
+                if i == archived_before || archived_during(i) {
                     continue;
                 }
-                store
-                    .update_objects(
-                        A,
-                        set.clone(),
-                        vec![(id, writes(&set, "lastname", &format!("r{round}")))],
-                        WriteSource::api(None),
-                    )
+                let lastname = format!("r{round}");
+                update(&store, &set, id, &[("lastname", &lastname)])
                     .await
                     .unwrap();
             }
@@ -355,7 +353,7 @@ mod tests {
         store.writer.applied().await.unwrap();
         for (i, &id) in ids.iter().enumerate() {
             let cached = store.cache.lookup(A, "0-1", id);
-            if id == archived || i >= 3 && (i - 3) % 13 == 0 {
+            if i == archived_before || archived_during(i) {
                 assert!(matches!(cached, Lookup::Miss), "archived {id:?} cached");
                 continue;
             }
@@ -378,23 +376,9 @@ mod tests {
         let path = dir.path().join("s.sqlite3");
         let set = contacts();
         let store = SqliteStore::open(&path, Durability::Process).unwrap();
-        let input = NewObject {
-            writes: writes(&set, "firstname", "gone"),
-            associations: vec![],
-        };
-        let id = store
-            .create_objects(
-                A,
-                set.clone(),
-                vec![input],
-                BatchMode::AllOrNothing,
-                WriteSource::api(None),
-            )
+        let id = create(&store, &set, &[("firstname", "gone")])
             .await
-            .unwrap()
-            .remove(0)
-            .unwrap()
-            .id;
+            .unwrap();
         drop(store);
         let store = SqliteStore::open(&path, Durability::Process).unwrap();
         store.writer.hold(true);
@@ -435,25 +419,13 @@ mod tests {
         let path = dir.path().join("s.sqlite3");
         let set = contacts();
         let store = SqliteStore::open(&path, Durability::Process).unwrap();
-        let inputs: Vec<NewObject> = (0..500)
-            .map(|i| NewObject {
-                writes: writes(&set, "email", &format!("w{i}@example.com")),
-                associations: vec![],
-            })
-            .collect();
-        let ids: Vec<ObjectId> = store
-            .create_objects(
-                A,
-                set.clone(),
-                inputs,
-                BatchMode::AllOrNothing,
-                WriteSource::api(None),
-            )
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.unwrap().id)
-            .collect();
+        let ids = create_all(
+            &store,
+            &set,
+            "email",
+            (0..500).map(|i| format!("w{i}@example.com")),
+        )
+        .await;
         drop(store);
         // A small cache: the warm-up stops filling it early and maps every value regardless.
         let store = SqliteStore::open_with_cache(&path, Durability::Process, 64 << 10).unwrap();
@@ -462,36 +434,14 @@ mod tests {
         store.warm_up.lock().unwrap().wait();
         assert!(store.cache.unique_complete());
         for i in [0usize, 250, 499] {
-            let input = NewObject {
-                writes: writes(&set, "email", &format!("W{i}@example.com")),
-                associations: vec![],
-            };
-            let again = store
-                .create_objects(
-                    A,
-                    set.clone(),
-                    vec![input],
-                    BatchMode::AllOrNothing,
-                    WriteSource::api(None),
-                )
-                .await;
+            let email = format!("W{i}@example.com");
+            let again = create(&store, &set, &[("email", &email)]).await;
             assert!(
-                matches!(&again, Err(crate::StoreError::UniqueConflict { existing, .. }) if *existing == ids[i]),
+                matches!(&again, Err(StoreError::UniqueConflict { existing, .. }) if *existing == ids[i]),
                 "{again:?}"
             );
         }
-        let input = NewObject {
-            writes: writes(&set, "email", "new@example.com"),
-            associations: vec![],
-        };
-        store
-            .create_objects(
-                A,
-                set.clone(),
-                vec![input],
-                BatchMode::AllOrNothing,
-                WriteSource::api(None),
-            )
+        create(&store, &set, &[("email", "new@example.com")])
             .await
             .unwrap();
         assert!(store.cache.unique_complete());
