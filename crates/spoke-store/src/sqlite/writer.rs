@@ -177,7 +177,7 @@ pub(crate) const MAX_RUN: usize = 5_000;
 
 /// The applier starts a run once this many ops wait, or once the oldest has waited
 /// [`MAX_DELAY`] (or when a read or a job waits for it): under load, runs are large, which is
-/// what makes them cheap; a lone write reaches the SQLite file within a quarter second (other
+/// what makes them cheap; a lone write reaches the SQLite file within a second (other
 /// processes, such as `spoke accounts copy`, read that file).
 const MIN_RUN: usize = 5_000;
 const MAX_DELAY: Duration = Duration::from_millis(1000);
