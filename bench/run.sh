@@ -26,7 +26,7 @@ SEED_CONCURRENCY=${SEED_CONCURRENCY:-8}
 UPSERT_NEW_PERCENT=${UPSERT_NEW_PERCENT:-10}
 LISTWALK_SECONDS=${LISTWALK_SECONDS:-120}
 SEED_SECONDS=${SEED_SECONDS:-1800}
-PHASES=${PHASES:-get patch search-eq batch-read batch-upsert search-range search-query patch-full}
+PHASES=${PHASES:-get patch search-eq batch-read batch-upsert search-range search-query search-under-writes patch-full}
 export UPSERT_NEW_PERCENT
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -254,6 +254,30 @@ wait_idle() {
     log "WARNING: the machine is still busy 60 s after the phase"
 }
 
+# mixed_phase NAME SCRIPT LOAD URL ROUND: SCRIPT on one connection while LOAD runs on
+# CONNECTIONS: searches while PATCHes stream in, which is what read-your-writes costs a search
+# that SQLite answers (it waits for the writes acknowledged before it). Informative; no server
+# CPU per request (the load's requests are in it).
+mixed_phase() {
+    local name=$1 script=$2 load=$3 url=$4 round=$5 out line loadpid
+    probe "$name" "$script" "$url"
+    [ -n "${NOT_IMPLEMENTED[$name]:-}" ] && return 0
+    wrk_run "$load" "$url" "$CONNECTIONS" $((PHASE_SECONDS + 2)) >"$WORK/wrk-$name-load-$round.log" 2>&1 &
+    loadpid=$!
+    sleep 1
+    out=$(wrk_run "$script" "$url" 1 "$PHASE_SECONDS") || true
+    wait "$loadpid" || true
+    line=$(grep '^BENCH_RESULT ' <<<"$out" || true)
+    [ -n "$line" ] || die "wrk failed in phase $name: $out"
+    echo "$out" >"$WORK/wrk-$name-$round.log"
+    echo "PHASE phase=$name round=$round ${line#BENCH_RESULT }" >>"$RAW"
+    awk -v n="$name" -v r="$round" -v rps="$(field "$line" rps)" -v p50="$(field "$line" p50_us)" \
+        -v p99="$(field "$line" p99_us)" -v bad="$(field "$line" non2xx)" \
+        'BEGIN { printf "[bench] round %s  %-14s %9.1f req/s  p50 %7.2f ms  p99 %7.2f ms  (under %s)%s\n",
+                 r, n, rps, p50 / 1000, p99 / 1000, "PATCH load", (bad > 0 ? "  FLAGGED: " bad " non-2xx" : "") }' >&2
+    wait_idle
+}
+
 # phase NAME SCRIPT URL PID ROUND: one measured wrk run.
 phase() {
     local name=$1 script=$2 url=$3 pid=$4 round=$5 c0 c1 out line req cpu
@@ -345,6 +369,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if wants batch-upsert; then phase batch-upsert batch_upsert.lua "$SPOKE_URL" "$SPOKE_PID" "$round"; fi
     if wants search-range; then phase search-range search_range.lua "$SPOKE_URL" "$SPOKE_PID" "$round"; fi
     if wants search-query; then phase search-query search_query.lua "$SPOKE_URL" "$SPOKE_PID" "$round"; fi
+    if wants search-under-writes; then
+        mixed_phase search-under-writes search_range.lua patch.lua "$SPOKE_URL" "$round"
+    fi
 done
 metric rss_after_phases_kib "$(rss_kib "$SPOKE_PID")"
 metric hwm_after_phases_kib "$(rss_kib "$SPOKE_PID" VmHWM)"

@@ -183,6 +183,13 @@ const PHASES: &[PhaseDef] = &[
         checks: &[Check::P99AtMostMs(50.0)],
     },
     PhaseDef {
+        key: "search-under-writes",
+        label: "search range + sort, 1 connection, while 64 connections PATCH (informative)",
+        records_per_request: 1.0,
+        baseline: None,
+        checks: &[],
+    },
+    PhaseDef {
         key: "echo-patch-f",
         label: "echo PATCH (baseline, full-durability block)",
         records_per_request: 1.0,
