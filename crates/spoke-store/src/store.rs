@@ -328,32 +328,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// One record by id. An archived record is returned only when `archived` is true; with
     /// `archived` true a live record is returned as well (HubSpot's answer there is unconfirmed;
-    /// returning it is the lenient choice).
+    /// returning it is the lenient choice). `properties`: what the caller returns, when it
+    /// knows: the record may then carry just those (the SQLite store decodes only them from its
+    /// cache), or all.
     async fn get_object(
         &self,
         account: AccountId,
         object_type: &ObjectTypeDef,
         id: ObjectId,
         archived: bool,
+        properties: Option<&[String]>,
     ) -> StoreResult<Option<ObjectRecord>>;
 
-    /// [`Store::get_object`] for a read that returns only `properties`: the record may carry
-    /// just those (the SQLite store then decodes only them from its cache), or all.
-    async fn get_object_properties(
-        &self,
-        account: AccountId,
-        object_type: &ObjectTypeDef,
-        id: ObjectId,
-        archived: bool,
-        properties: &[String],
-    ) -> StoreResult<Option<ObjectRecord>> {
-        let _ = properties;
-        self.get_object(account, object_type, id, archived).await
-    }
-
     /// Records by id in the order asked, missing ones (and, unless `archived`, archived ones)
-    /// left out; a repeated id is returned once. `properties`: what the caller returns, when it
-    /// knows (the records may then carry only those; see [`Store::get_object_properties`]).
+    /// left out; a repeated id is returned once. `properties` as for [`Store::get_object`].
     async fn get_objects(
         &self,
         account: AccountId,

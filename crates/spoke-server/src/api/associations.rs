@@ -240,7 +240,7 @@ async fn live_record(
         .with_context("id", vec![raw.to_string()])
     };
     let id = ObjectId::parse(raw).ok_or_else(missing)?;
-    match state.store.get_object(account, ot, id, false).await? {
+    match state.store.get_object(account, ot, id, false, None).await? {
         Some(_) => Ok(id),
         None => Err(missing()),
     }
@@ -412,7 +412,7 @@ pub async fn get_page(
         .ok_or_else(|| ApiError::not_found(format!("{} {from_id} not found", from.error_name)))?;
     if state
         .store
-        .get_object(p.account, &from, id, false)
+        .get_object(p.account, &from, id, false, None)
         .await?
         .is_none()
     {
@@ -592,7 +592,7 @@ pub async fn batch_read(
         let live = match ObjectId::parse(&i.id) {
             Some(id) => state
                 .store
-                .get_object(p.account, &from, id, false)
+                .get_object(p.account, &from, id, false, None)
                 .await?
                 .map(|_| id),
             None => None,

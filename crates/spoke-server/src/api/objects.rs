@@ -90,7 +90,7 @@ pub async fn get_by_id(
     );
     let mut record = state
         .store
-        .get_object_properties(p.account, &ot, id, archived, selection.names())
+        .get_object(p.account, &ot, id, archived, Some(selection.names()))
         .await?
         .ok_or_else(|| not_found(&raw_id))?;
     let mut object = selection.render(&state, p.account, &mut record).await?;
@@ -204,7 +204,7 @@ pub(crate) async fn check_writes(
         // A missing record is reported by the write itself.
         if let Some(current) = state
             .store
-            .get_object(account, &set.object_type, id, false)
+            .get_object(account, &set.object_type, id, false, None)
             .await?
         {
             if let Err(e) = set.check_pipeline_stage(writes, Some(&current.properties)) {

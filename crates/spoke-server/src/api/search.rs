@@ -26,7 +26,7 @@ pub async fn do_search(
         compile(&set, &request, state.search_cap).map_err(|e| ApiError::validation(e.0))?;
     // Search results carry the requested (or default) properties plus the system ones, never
     // history or associations.
-    let selection = Selection::new(&ot, &set, query.properties.clone(), vec![]);
+    let selection = Selection::new(&ot, &set, std::mem::take(&mut query.properties), vec![]);
     // What the response carries: the store may decode only these.
     query.properties = selection.names().to_vec();
     let offset = query.offset;

@@ -568,6 +568,7 @@ mod store_impl {
             object_type: &ObjectTypeDef,
             id: ObjectId,
             archived: bool,
+            _properties: Option<&[String]>,
         ) -> StoreResult<Option<ObjectRecord>> {
             self.get_object_impl(account, object_type, id, archived)
                 .await

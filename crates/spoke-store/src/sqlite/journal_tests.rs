@@ -69,7 +69,7 @@ pub(super) async fn update(
 
 async fn email_of(store: &SqliteStore, set: &PropertySet, id: ObjectId) -> Option<String> {
     store
-        .get_object(A, &set.object_type, id, false)
+        .get_object(A, &set.object_type, id, false, None)
         .await
         .unwrap()
         .map(|r| r.properties.get("email").cloned().unwrap_or_default())
@@ -158,14 +158,14 @@ async fn pending_writes_are_read(cache_bytes: usize) {
         .unwrap();
     assert_eq!(email_of(&store, &set, id).await, None);
     let archived = store
-        .get_object(A, &set.object_type, id, true)
+        .get_object(A, &set.object_type, id, true, None)
         .await
         .unwrap()
         .unwrap();
     assert!(archived.archived());
     // Another account never reaches the pending record.
     assert!(store
-        .get_object(AccountId(2), &set.object_type, id, true)
+        .get_object(AccountId(2), &set.object_type, id, true, None)
         .await
         .unwrap()
         .is_none());
@@ -415,7 +415,7 @@ async fn the_next_start_applies_what_a_crash_left_in_the_journal() {
     let store = SqliteStore::open(&crashed.join("s.sqlite3"), Durability::Full).unwrap();
     assert_eq!(stored_count(&crashed.join("s.sqlite3")), 4);
     let record = store
-        .get_object(A, &set.object_type, kept, false)
+        .get_object(A, &set.object_type, kept, false, None)
         .await
         .unwrap()
         .unwrap();
@@ -533,7 +533,7 @@ async fn recovery_sets_aside_what_it_cannot_apply() {
         Some("good@example.com")
     );
     let record = store
-        .get_object(A, &set.object_type, bad, false)
+        .get_object(A, &set.object_type, bad, false, None)
         .await
         .unwrap()
         .unwrap();

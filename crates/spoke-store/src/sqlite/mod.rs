@@ -472,19 +472,9 @@ mod store_impl {
             object_type: &ObjectTypeDef,
             id: ObjectId,
             archived: bool,
+            properties: Option<&[String]>,
         ) -> StoreResult<Option<ObjectRecord>> {
-            self.get_object_impl(account, object_type, id, archived, None)
-                .await
-        }
-        async fn get_object_properties(
-            &self,
-            account: AccountId,
-            object_type: &ObjectTypeDef,
-            id: ObjectId,
-            archived: bool,
-            properties: &[String],
-        ) -> StoreResult<Option<ObjectRecord>> {
-            self.get_object_impl(account, object_type, id, archived, Some(properties))
+            self.get_object_impl(account, object_type, id, archived, properties)
                 .await
         }
         async fn find_by_unique_value(

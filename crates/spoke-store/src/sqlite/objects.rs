@@ -599,7 +599,7 @@ mod tests {
         };
         let id = ObjectId(message.trim_start_matches("after ").parse().unwrap());
         let read = store
-            .get_object(AccountId(1), &set.object_type, id, true)
+            .get_object(AccountId(1), &set.object_type, id, true, None)
             .await
             .unwrap();
         assert!(read.is_none(), "{read:?}");

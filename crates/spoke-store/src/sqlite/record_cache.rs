@@ -940,7 +940,7 @@ mod store_tests {
 
     async fn email(store: &SqliteStore, set: &PropertySet, id: ObjectId) -> Option<String> {
         store
-            .get_object(A, &set.object_type, id, false)
+            .get_object(A, &set.object_type, id, false, None)
             .await
             .unwrap()
             .map(|r| r.properties["email"].clone())
@@ -969,13 +969,13 @@ mod store_tests {
         );
         // Another account's token, or another type, never reaches the cached record.
         assert!(store
-            .get_object(AccountId(2), &set.object_type, id, false)
+            .get_object(AccountId(2), &set.object_type, id, false, None)
             .await
             .unwrap()
             .is_none());
         let companies = Registry::standard().resolve("companies").unwrap();
         assert!(store
-            .get_object(A, &companies, id, false)
+            .get_object(A, &companies, id, false, None)
             .await
             .unwrap()
             .is_none());
@@ -985,7 +985,7 @@ mod store_tests {
             .unwrap();
         assert_eq!(email(&store, &set, id).await, None);
         let archived = store
-            .get_object(A, &set.object_type, id, true)
+            .get_object(A, &set.object_type, id, true, None)
             .await
             .unwrap()
             .unwrap();
